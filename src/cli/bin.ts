@@ -1,0 +1,156 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ErrorCodes, exitCodeFor, PgwardenError, toPgwardenError } from '../errors/index.js';
+import { pgwardenVersion } from '../install/index.js';
+import { configCommand } from './commands/config.js';
+import { demoCommand } from './commands/demo.js';
+import { downCommand } from './commands/down.js';
+import { initCommand } from './commands/init.js';
+import { installCommand } from './commands/install.js';
+import { statusCommand } from './commands/status.js';
+import { uninstallCommand } from './commands/uninstall.js';
+import { upCommand } from './commands/up.js';
+import type { CliContext, GlobalFlags } from './context.js';
+import { type Output, printError } from './output.js';
+
+type Handler = (ctx: CliContext, flags: never) => Promise<number>;
+
+/** Builds the command tree. Each action stores its handler; `main` runs it and exits. */
+function buildProgram(run: (handler: Handler, flags: object) => void): Command {
+  const program = new Command('pgwarden')
+    .description('PostgreSQL security framework: install controls, check, monitor')
+    .version(pgwardenVersion, '-V, --version')
+    .option(
+      '--database-url <url>',
+      'libpq URI of the database (else DATABASE_URL, PG* variables, embedded)',
+    )
+    .option(
+      '-c, --config <file>',
+      'config file (default: pgwarden.config.json/.yaml in the working directory)',
+    )
+    .option('--json', 'machine-readable output on stdout')
+    .option('--role-prefix <prefix>', 'prefix of pgwarden role names (default pgw_)')
+    .option('--data-dir <dir>', 'embedded cluster directory (default .pgwarden)')
+    .option('--log-level <level>', 'log level for long-running commands')
+    .exitOverride();
+
+  const action = (handler: Handler) =>
+    function (this: Command) {
+      run(handler, this.optsWithGlobals());
+    };
+
+  program
+    .command('install')
+    .description('install or upgrade pgwarden in the database')
+    .addOption(
+      new Option('-t, --tier <tier>', 'tier to install').choices(['basic', 'standard', 'advanced']),
+    )
+    .option('--dry-run', 'print the plan, apply nothing')
+    .action(action(installCommand as Handler));
+  program
+    .command('status')
+    .description('show the installed tier, modules, pending upgrades, server and extensions')
+    .action(action(statusCommand as Handler));
+  program
+    .command('uninstall')
+    .description("remove pgwarden's objects, keeping audit and security-event data")
+    .option('--purge', 'also delete audit and security-event data (needs --yes)')
+    .option('-y, --yes', 'confirm --purge')
+    .action(action(uninstallCommand as Handler));
+  program
+    .command('up')
+    .description('start the embedded PostgreSQL and pgwarden services in the foreground')
+    .action(action(upCommand as Handler));
+  program
+    .command('down')
+    .description('stop a running `pgwarden up` or embedded cluster')
+    .action(action(downCommand as Handler));
+  program
+    .command('demo')
+    .description('the tour: every capability on an embedded cluster')
+    .option('--keep', 'leave the cluster running and print how to connect')
+    .action(action(demoCommand as Handler));
+  program
+    .command('init')
+    .description('write a commented starter pgwarden.config.yaml')
+    .option('--force', 'overwrite an existing file')
+    .action(action(initCommand as Handler));
+  program
+    .command('config')
+    .description('show the effective config, secrets masked')
+    .option('--print', 'print the effective config (the default)')
+    .action(action(configCommand as Handler));
+  return program;
+}
+
+/** Runs the CLI with the given argv and process world; resolves to the exit code. */
+export async function main(
+  argv: string[],
+  world: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    stdout: NodeJS.WriteStream;
+    stderr: NodeJS.WriteStream;
+  },
+): Promise<number> {
+  const json = argv.includes('--json');
+  const color =
+    !json && !world.env.NO_COLOR && world.stdout.isTTY === true && world.env.TERM !== 'dumb';
+  const output: Output = {
+    json,
+    color,
+    out: (line = '') => void world.stdout.write(`${line}\n`),
+    err: (line = '') => void world.stderr.write(`${line}\n`),
+  };
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      if (!json) output.err(`\n${sig}: stopping at the next safe point (again to force)`);
+      controller.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let pending: Promise<number> | undefined;
+  const program = buildProgram((handler, flags) => {
+    const ctx: CliContext = { cwd: world.cwd, env: world.env, output, signal: controller.signal };
+    pending = handler(ctx, flags as never);
+  });
+  program.configureOutput({
+    writeOut: (s) => world.stdout.write(s),
+    writeErr: (s) => (json ? undefined : world.stderr.write(s)),
+    // Usage errors are printed once, by printError, with their code.
+    outputError: () => undefined,
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    if (!pending) {
+      program.outputHelp();
+      return 2;
+    }
+    // A command that stops early because of a signal throws PW002 (exit 130); one that finished
+    // before the signal arrived keeps its own exit code.
+    return await pending;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0; // --help, --version
+      const usage = new PgwardenError(ErrorCodes.USAGE, err.message.replace(/^error: /, ''), {
+        hint: 'see `pgwarden --help`',
+      });
+      printError(output, usage);
+      return 2;
+    }
+    const error = toPgwardenError(err);
+    printError(output, error);
+    return exitCodeFor(error.code);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export type { GlobalFlags };

@@ -1,0 +1,36 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { embeddedCluster } from '../../db/index.js';
+import { type CliContext, configFor, type GlobalFlags } from '../context.js';
+import { printJson } from '../output.js';
+import { runningUpPid } from './up.js';
+
+/**
+ * `pgwarden down`: stops a running `pgwarden up` (SIGTERM, so it shuts its services and the
+ * cluster down in order), or an embedded cluster left running without one. Idempotent.
+ */
+export async function downCommand(ctx: CliContext, flags: GlobalFlags): Promise<number> {
+  const config = await configFor(ctx, flags);
+  const cluster = await embeddedCluster(config, { cwd: ctx.cwd });
+  const pid = await runningUpPid(ctx.cwd, config.embedded.dir);
+  let stopped: 'up' | 'cluster' | 'nothing' = 'nothing';
+  if (pid !== undefined) {
+    process.kill(pid, 'SIGTERM');
+    for (
+      let i = 0;
+      i < 300 && (await runningUpPid(ctx.cwd, config.embedded.dir)) !== undefined;
+      i++
+    )
+      await sleep(100);
+    stopped = 'up';
+  }
+  if ((await cluster.status()).running) {
+    await cluster.stop();
+    if (stopped === 'nothing') stopped = 'cluster';
+  }
+  if (ctx.output.json) printJson(ctx.output, { ok: true, stopped });
+  else
+    ctx.output.out(
+      stopped === 'nothing' ? 'No embedded cluster is running.' : 'Stopped the embedded cluster.',
+    );
+  return 0;
+}

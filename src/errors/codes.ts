@@ -1,0 +1,119 @@
+/**
+ * Every stable error code pgwarden emits, grouped by capability. A code never changes meaning;
+ * a retired code stays here as a comment so it is never reused.
+ *
+ * The same codes are raised from SQL as SQLSTATE values (`raise exception using errcode = 'PW204'`),
+ * so an error keeps its code whether it started in PostgreSQL or in Node.
+ *
+ * @example
+ * import { ErrorCodes } from 'pgwarden';
+ * if (err.code === ErrorCodes.INSTALL_TAMPERED) { … }
+ */
+export const ErrorCodes = {
+  // PW0xx — general
+  /** An unexpected failure; a bug in pgwarden or its environment. */
+  INTERNAL: 'PW000',
+  /** Command-line usage error: unknown flag, missing argument, conflicting options. */
+  USAGE: 'PW001',
+  /** The operation was interrupted (Ctrl-C, SIGTERM) and stopped at a safe point. */
+  INTERRUPTED: 'PW002',
+
+  // PW1xx — config and connections
+  /** The effective configuration failed validation; `detail` lists each key path. */
+  CONFIG_INVALID: 'PW100',
+  /** A config file could not be read or parsed. */
+  CONFIG_UNREADABLE: 'PW101',
+  /** `pgwarden init` would overwrite an existing config file. */
+  CONFIG_EXISTS: 'PW102',
+  /** The database server could not be reached (refused, DNS, network). */
+  CONNECTION_FAILED: 'PW110',
+  /** The server rejected the credentials. */
+  CONNECTION_AUTH_FAILED: 'PW111',
+  /** The database named in the connection settings does not exist. */
+  CONNECTION_NO_DATABASE: 'PW112',
+  /** Connecting took longer than the configured timeout. */
+  CONNECTION_TIMEOUT: 'PW113',
+  /** A database error that pgwarden does not classify further (SQLSTATE kept in `sqlState`). */
+  DATABASE_ERROR: 'PW119',
+  /** The embedded PostgreSQL cluster could not be initialised or started. */
+  EMBEDDED_START_FAILED: 'PW150',
+  /** The embedded cluster's directory is not usable by the OS user that runs the server. */
+  EMBEDDED_DIR_UNUSABLE: 'PW151',
+  /** No PostgreSQL binaries were found (embedded package missing or bad PGWARDEN_PG_BINDIR). */
+  EMBEDDED_BINARIES_MISSING: 'PW152',
+  /** `pgwarden down` found no running embedded cluster. */
+  EMBEDDED_NOT_RUNNING: 'PW153',
+  /** The data directory was created by another PostgreSQL major version. */
+  EMBEDDED_VERSION_MISMATCH: 'PW154',
+
+  // PW2xx — installer
+  /** The connected role lacks a privilege the install needs (listed in `detail`). */
+  INSTALL_PRIVILEGES: 'PW200',
+  /** A required extension (pgcrypto) is not available on the server. */
+  INSTALL_EXTENSION_MISSING: 'PW201',
+  /** An installed migration's sha256 differs from the shipped file: a released file was edited. */
+  INSTALL_TAMPERED: 'PW202',
+  /** The database has migrations this version of pgwarden does not know: it is newer than the code. */
+  INSTALL_DATABASE_NEWER: 'PW203',
+  /** The database was installed with a different role prefix. */
+  INSTALL_PREFIX_MISMATCH: 'PW204',
+  /** A migration file failed; its transaction was rolled back (SQLSTATE kept). */
+  INSTALL_MIGRATION_FAILED: 'PW205',
+  /** The server's PostgreSQL version is not supported. */
+  INSTALL_UNSUPPORTED_SERVER: 'PW206',
+  /** Another installer held the install lock for longer than the lock timeout. */
+  INSTALL_LOCK_TIMEOUT: 'PW207',
+  /** pgwarden is not installed in this database. */
+  INSTALL_NOT_INSTALLED: 'PW208',
+  /** The migration ledger has a gap or an entry out of order. */
+  INSTALL_LEDGER_INCONSISTENT: 'PW210',
+  /** Unknown tier or module name. */
+  INSTALL_UNKNOWN_TIER: 'PW211',
+  /** The shipped SQL catalog is itself inconsistent (a build problem). */
+  INSTALL_CATALOG_INVALID: 'PW212',
+  /** A schema pgwarden would create already exists with objects that are not pgwarden's. */
+  INSTALL_SCHEMA_CONFLICT: 'PW213',
+  /** `uninstall --purge` needs `--yes`: it deletes audit and security-event data for good. */
+  INSTALL_PURGE_UNCONFIRMED: 'PW214',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Process exit codes of the `pgwarden` binary. */
+export const ExitCodes = {
+  /** Success. */
+  OK: 0,
+  /** The operation failed, or reported findings at or above `--fail-on`. */
+  FAILURE: 1,
+  /** Usage or configuration error: nothing was attempted. */
+  USAGE: 2,
+  /** The database could not be reached or rejected the login. */
+  UNREACHABLE: 3,
+  /** Interrupted by SIGINT/SIGTERM after stopping at a safe point (128 + SIGINT). */
+  INTERRUPTED: 130,
+} as const;
+
+export type ExitCode = (typeof ExitCodes)[keyof typeof ExitCodes];
+
+const usageCodes = new Set<string>([
+  ErrorCodes.USAGE,
+  ErrorCodes.CONFIG_INVALID,
+  ErrorCodes.CONFIG_UNREADABLE,
+  ErrorCodes.CONFIG_EXISTS,
+  ErrorCodes.INSTALL_UNKNOWN_TIER,
+  ErrorCodes.INSTALL_PURGE_UNCONFIRMED,
+]);
+const unreachableCodes = new Set<string>([
+  ErrorCodes.CONNECTION_FAILED,
+  ErrorCodes.CONNECTION_AUTH_FAILED,
+  ErrorCodes.CONNECTION_NO_DATABASE,
+  ErrorCodes.CONNECTION_TIMEOUT,
+]);
+
+/** Maps an error code to the documented process exit code. */
+export function exitCodeFor(code: string): ExitCode {
+  if (usageCodes.has(code)) return ExitCodes.USAGE;
+  if (unreachableCodes.has(code)) return ExitCodes.UNREACHABLE;
+  if (code === ErrorCodes.INTERRUPTED) return ExitCodes.INTERRUPTED;
+  return ExitCodes.FAILURE;
+}

@@ -1,0 +1,144 @@
+import type pg from 'pg';
+import { ErrorCodes, PgwardenError } from '../errors/index.js';
+import type { Catalog } from './catalog.js';
+import type { InstallPlan } from './plan.js';
+import type { RoleNames } from './roles.js';
+import { type ServerFacts, serverMajor, supportedMajors } from './server-facts.js';
+
+/**
+ * Refuses, before anything is changed, an install that cannot complete: an unsupported server,
+ * missing privileges, a missing extension, or a schema that already holds someone else's objects.
+ */
+export async function preflight(
+  client: pg.ClientBase,
+  facts: ServerFacts,
+  plan: InstallPlan,
+  catalog: Catalog,
+  roles: RoleNames,
+): Promise<void> {
+  const major = serverMajor(facts);
+  if (major < supportedMajors.min) {
+    throw new PgwardenError(
+      ErrorCodes.INSTALL_UNSUPPORTED_SERVER,
+      `PostgreSQL ${facts.serverVersion} is not supported`,
+      {
+        hint: `pgwarden needs PostgreSQL ${supportedMajors.min} or later`,
+      },
+    );
+  }
+  if (plan.files.length === 0) return;
+
+  const missing: string[] = [];
+  const needsRoles = plan.files.some((f) => f.privileged);
+  if (needsRoles && !facts.superuser && !facts.createRole) {
+    missing.push('CREATEROLE (to create the pgwarden group roles)');
+  }
+  if (needsRoles && !facts.superuser && !facts.canCreateInDatabase) {
+    missing.push(`CREATE on database ${facts.database} (to create pgwarden's schemas)`);
+  }
+  if (!facts.superuser) {
+    const { rows } = await client.query<{ exists: boolean; member: boolean }>(
+      `select exists (select 1 from pg_catalog.pg_roles where rolname = $1) as exists,
+              coalesce((select pg_catalog.pg_has_role(current_user, $1, 'MEMBER')
+                          from pg_catalog.pg_roles where rolname = $1), false) as member`,
+      [roles.owner],
+    );
+    const row = rows[0];
+    if (row?.exists && !row.member && !needsRoles) {
+      missing.push(
+        `membership in role ${roles.owner} (granted by core 0001; ask a superuser: grant ${roles.owner} to ${facts.currentUser})`,
+      );
+    }
+  }
+  if (missing.length > 0) {
+    throw new PgwardenError(
+      ErrorCodes.INSTALL_PRIVILEGES,
+      `role ${facts.currentUser} lacks privileges the install needs`,
+      {
+        detail: missing.join('; '),
+        hint: 'connect as a superuser, or as the database owner with CREATEROLE (the usual master user on managed services)',
+      },
+    );
+  }
+
+  const plannedModules = new Set(plan.modules.map((m) => m.module));
+  for (const mod of catalog.modules.filter((m) => plannedModules.has(m.name))) {
+    for (const ext of mod.extensions) {
+      const info = facts.extensions.find((e) => e.name === ext);
+      const available = info ? info.available : await extensionAvailable(client, ext);
+      if (!available && !info?.installedVersion) {
+        throw new PgwardenError(
+          ErrorCodes.INSTALL_EXTENSION_MISSING,
+          `the ${ext} extension is not available on this server`,
+          {
+            detail: `module ${mod.name} needs ${ext}`,
+            hint: `install the PostgreSQL contrib package for your server (e.g. postgresql-contrib), or enable ${ext} on your managed service`,
+          },
+        );
+      }
+    }
+  }
+
+  await refuseForeignSchemas(client, plan, catalog, roles);
+}
+
+async function extensionAvailable(client: pg.ClientBase, name: string): Promise<boolean> {
+  const { rows } = await client.query(
+    `select 1 from pg_catalog.pg_available_extensions where name = $1`,
+    [name],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * A schema a module would create may already exist only if it is pgwarden's: owned by the owner
+ * role (an install in progress or interrupted), empty, or holding only tables pgwarden kept at
+ * uninstall (commented "pgwarden: …"). Anything else is someone else's schema, which pgwarden
+ * must neither adopt nor later drop (PW213). Run again under the install lock, on the fresh plan.
+ */
+export async function refuseForeignSchemas(
+  client: pg.ClientBase,
+  plan: InstallPlan,
+  catalog: Catalog,
+  roles: RoleNames,
+): Promise<void> {
+  const freshModules = plan.modules.filter((m) => m.from === 0).map((m) => m.module);
+  const schemas = catalog.modules
+    .filter((m) => freshModules.includes(m.name))
+    .flatMap((m) => m.schemas);
+  if (schemas.length === 0) return;
+  const { rows } = await client.query<{ schema: string; object: string }>(
+    `select n.nspname as schema, c.relname as object
+       from pg_catalog.pg_class c
+       join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = any($1::text[])
+        and pg_catalog.pg_get_userbyid(n.nspowner) <> $2
+        and c.relkind in ('r', 'p', 'v', 'm', 'f')
+        and coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '') not like 'pgwarden:%'
+        and not exists (select 1 from pg_catalog.pg_inherits i
+                          join pg_catalog.pg_class parent on parent.oid = i.inhparent
+                         where i.inhrelid = c.oid
+                           and coalesce(pg_catalog.obj_description(parent.oid, 'pg_class'), '') like 'pgwarden:%')
+     union all
+     select n.nspname, p.proname || '()'
+       from pg_catalog.pg_proc p
+       join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = any($1::text[])
+        and pg_catalog.pg_get_userbyid(n.nspowner) <> $2
+        and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
+      order by 1, 2
+      limit 5`,
+    [schemas, roles.owner],
+  );
+  if (rows.length > 0) {
+    const first = rows[0]!;
+    throw new PgwardenError(
+      ErrorCodes.INSTALL_SCHEMA_CONFLICT,
+      `schema ${first.schema} already exists and holds objects that are not pgwarden's`,
+      {
+        detail: rows.map((r) => `${r.schema}.${r.object}`).join(', '),
+        hint: `pgwarden owns the schemas ${schemas.join(', ')}; rename or move the existing schema before installing`,
+      },
+    );
+  }
+}

@@ -1,0 +1,162 @@
+import type pg from 'pg';
+import type { TierName } from '../config/index.js';
+import type { Catalog } from './catalog.js';
+import { defaultCatalog, pgwardenVersion } from './default-catalog.js';
+import { readInstallation, readLedger } from './ledger.js';
+import { roleNames } from './roles.js';
+import {
+  type ExtensionFacts,
+  readServerFacts,
+  serverMajor,
+  supportedMajors,
+} from './server-facts.js';
+import { modulesForTier } from './tiers.js';
+
+export interface ModuleStatus {
+  module: string;
+  tier: TierName;
+  description: string;
+  installedVersion: number;
+  availableVersion: number;
+  state: 'installed' | 'upgrade-pending' | 'not-installed';
+  /** Files an install would apply. */
+  pending: string[];
+}
+
+/** Everything `pgwarden status` shows. */
+export interface InstallStatus {
+  installed: boolean;
+  tier: TierName | undefined;
+  rolePrefix: string | undefined;
+  /** pgwarden version that last installed into this database. */
+  databaseVersion: string | undefined;
+  codeVersion: string;
+  server: { version: string; major: number; supported: boolean };
+  connectedAs: { user: string; superuser: boolean; createRole: boolean };
+  modules: ModuleStatus[];
+  extensions: ExtensionFacts[];
+  /** Roles of the installation and whether each exists. */
+  roles: Array<{ name: string; exists: boolean }>;
+  /** Things that only a superuser (or the platform's admin) can do, in plain words. */
+  needsSuperuser: string[];
+  /** Tables kept by uninstall (audit and security events). */
+  retainedTables: string[];
+}
+
+/**
+ * Reads what is installed, what an install would upgrade, the server version and which
+ * optional extensions are present. Read-only.
+ *
+ * @example
+ * const s = await withClient(connection, (c) => getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }));
+ * console.log(s.tier, s.modules.filter((m) => m.state !== 'installed'));
+ */
+export async function getStatus(
+  client: pg.ClientBase,
+  options: { rolePrefix: string; tier: TierName; catalog?: Catalog },
+): Promise<InstallStatus> {
+  const catalog = options.catalog ?? defaultCatalog();
+  const [facts, ledger, installation] = [
+    await readServerFacts(client),
+    await readLedger(client),
+    await readInstallation(client),
+  ];
+  const tier = installation?.tier;
+  const inTier = new Set(modulesForTier(catalog, tier ?? options.tier).map((m) => m.name));
+  const modules: ModuleStatus[] = catalog.modules.map((mod) => {
+    const installedVersion = ledger
+      .filter((e) => e.module === mod.name)
+      .reduce((m, e) => Math.max(m, e.version), 0);
+    const files = catalog.files.filter((f) => f.module === mod.name);
+    const pending =
+      installedVersion > 0 || inTier.has(mod.name)
+        ? files.filter((f) => f.version > installedVersion).map((f) => f.name)
+        : [];
+    return {
+      module: mod.name,
+      tier: mod.tier,
+      description: mod.description,
+      installedVersion,
+      availableVersion: files.length,
+      state:
+        installedVersion === 0
+          ? 'not-installed'
+          : pending.length > 0
+            ? 'upgrade-pending'
+            : 'installed',
+      pending,
+    };
+  });
+  const prefix = installation?.rolePrefix ?? options.rolePrefix;
+  const names = Object.values(roleNames(prefix));
+  const existing = new Set(
+    (
+      await client.query<{ rolname: string }>(
+        `select rolname from pg_catalog.pg_roles where rolname = any($1::text[])`,
+        [names],
+      )
+    ).rows.map((r) => r.rolname),
+  );
+  const retained = (
+    await client.query<{ t: string | null }>(
+      `select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`,
+    )
+  ).rows[0]?.t
+    ? (
+        await client.query<{ name: string }>(
+          `select schema_name || '.' || table_name as name from pgwarden.retained_tables order by 1`,
+        )
+      ).rows.map((r) => r.name)
+    : [];
+  const major = serverMajor(facts);
+  return {
+    installed: ledger.length > 0,
+    tier,
+    rolePrefix: installation?.rolePrefix,
+    databaseVersion: installation?.pgwardenVersion,
+    codeVersion: pgwardenVersion,
+    server: {
+      version: facts.serverVersion,
+      major,
+      supported: major >= supportedMajors.min && major <= supportedMajors.max,
+    },
+    connectedAs: {
+      user: facts.currentUser,
+      superuser: facts.superuser,
+      createRole: facts.createRole,
+    },
+    modules,
+    extensions: facts.extensions,
+    roles: names.map((name) => ({ name, exists: existing.has(name) })),
+    needsSuperuser: needsSuperuser(catalog, facts.superuser, facts.extensions),
+    retainedTables: retained,
+  };
+}
+
+function needsSuperuser(
+  catalog: Catalog,
+  superuser: boolean,
+  extensions: ExtensionFacts[],
+): string[] {
+  const out = catalog.modules.flatMap((m) => m.superuserFor.map((what) => `${m.name}: ${what}`));
+  const pgaudit = extensions.find((e) => e.name === 'pgaudit');
+  if (pgaudit && pgaudit.preloaded === false) {
+    out.push(
+      'pgaudit (optional): add pgaudit to shared_preload_libraries and restart; on managed services set it in the parameter group',
+    );
+  }
+  const pss = extensions.find((e) => e.name === 'pg_stat_statements');
+  if (pss && pss.preloaded === false)
+    out.push(
+      'pg_stat_statements (optional, used by the monitor): add it to shared_preload_libraries and restart',
+    );
+  if (extensions.some((e) => e.preloaded === undefined))
+    out.push(
+      'reading shared_preload_libraries needs pg_read_all_settings (grant it to see which extensions are preloaded)',
+    );
+  if (!superuser)
+    out.push(
+      'creating the group roles needs CREATEROLE; everything else runs as the database owner',
+    );
+  return out;
+}

@@ -1,0 +1,227 @@
+import type pg from 'pg';
+import { quoteIdent } from '../db/client.js';
+import { wrapPgError } from '../db/pg-errors.js';
+import { ErrorCodes, PgwardenError } from '../errors/index.js';
+import type { Catalog } from './catalog.js';
+import { defaultCatalog } from './default-catalog.js';
+import { readInstallation } from './ledger.js';
+import { withInstallLock } from './lock.js';
+import { roleNames } from './roles.js';
+
+export interface UninstallOptions {
+  /** Also delete retained audit and security-event tables. Needs `confirm`. */
+  purge?: boolean;
+  /** Must be true with `purge` (the CLI's `--yes`). */
+  confirm?: boolean;
+  lockTimeoutMs?: number;
+  catalog?: Catalog;
+  /** Role prefix to use when the installation row is gone (a half-removed install). */
+  rolePrefix: string;
+}
+
+export interface UninstallResult {
+  droppedSchemas: string[];
+  /** Tables kept with their rows (empty with purge). */
+  keptTables: string[];
+  droppedRoles: string[];
+  /** Roles still in use elsewhere in the cluster, with the reason. */
+  keptRoles: Array<{ name: string; reason: string }>;
+}
+
+/**
+ * Removes pgwarden's schemas, functions, ledger and roles from the connected database, keeping
+ * the audit and security-event tables with their rows unless `purge` (with `confirm`) is set.
+ * A reinstall adopts the kept tables. Roles still used in another database of the cluster are kept.
+ *
+ * @example
+ * await withClient(connection, (c) => uninstall(c, { rolePrefix: 'pgw_' }));
+ */
+export async function uninstall(
+  client: pg.ClientBase,
+  options: UninstallOptions,
+): Promise<UninstallResult> {
+  assertPurgeConfirmed(options);
+  const catalog = options.catalog ?? defaultCatalog();
+  const schemas = [...new Set(catalog.modules.flatMap((m) => m.schemas))];
+  try {
+    return await withInstallLock(client, options.lockTimeoutMs ?? 300_000, async () => {
+      const installation = await readInstallation(client);
+      const present = (
+        await client.query<{ nspname: string }>(
+          `select nspname from pg_catalog.pg_namespace where nspname = any($1::text[])`,
+          [schemas],
+        )
+      ).rows.map((r) => r.nspname);
+      if (!installation && present.length === 0) {
+        throw new PgwardenError(
+          ErrorCodes.INSTALL_NOT_INSTALLED,
+          'pgwarden is not installed in this database',
+          { hint: 'nothing to uninstall' },
+        );
+      }
+      const roles = roleNames(installation?.rolePrefix ?? options.rolePrefix);
+      const retained = options.purge ? [] : await retainedTables(client);
+      await client.query('begin');
+      try {
+        if (retained.length > 0) {
+          // The uninstall itself is a security event, kept in the retained log.
+          await client
+            .query(
+              `select logs.log_event('pgwarden.uninstalled', 'warning', session_user::text, null, null, $1::jsonb)`,
+              [JSON.stringify({ kept: retained })],
+            )
+            .catch(() => undefined);
+        }
+        const before = await columnsOf(client, retained);
+        const droppedSchemas: string[] = [];
+        for (const schema of present) {
+          const keep = retained.filter((t) => t.startsWith(`${schema}.`));
+          if (keep.length === 0) {
+            await client.query(`drop schema ${quoteIdent(schema)} cascade`);
+            droppedSchemas.push(schema);
+          } else {
+            await emptySchemaExcept(client, schema, keep);
+          }
+        }
+        for (const table of retained) {
+          const [s, t] = table.split('.') as [string, string];
+          await client.query(`alter table ${quoteIdent(s)}.${quoteIdent(t)} owner to current_user`);
+        }
+        // A cascade must never take a column of a kept table with it: compare, and undo if so.
+        const after = await columnsOf(client, retained);
+        if (JSON.stringify(before) !== JSON.stringify(after)) {
+          throw new PgwardenError(
+            ErrorCodes.INTERNAL,
+            'uninstall would have changed a retained table; nothing was removed',
+            { detail: `before: ${JSON.stringify(before)}; after: ${JSON.stringify(after)}` },
+          );
+        }
+        const { dropped, kept } = await dropRoles(client, Object.values(roles));
+        await client.query('commit');
+        return { droppedSchemas, keptTables: retained, droppedRoles: dropped, keptRoles: kept };
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
+      }
+    });
+  } catch (err) {
+    throw wrapPgError(err);
+  }
+}
+
+/** Throws PW214 when a purge is asked for without confirmation. */
+export function assertPurgeConfirmed(options: Pick<UninstallOptions, 'purge' | 'confirm'>): void {
+  if (options.purge && !options.confirm) {
+    throw new PgwardenError(
+      ErrorCodes.INSTALL_PURGE_UNCONFIRMED,
+      'purge deletes audit and security-event data for good and needs confirmation',
+      {
+        hint: 'add --yes to confirm, or leave out --purge to keep the data',
+      },
+    );
+  }
+}
+
+async function retainedTables(client: pg.ClientBase): Promise<string[]> {
+  const registry = (
+    await client.query<{ t: string | null }>(
+      `select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`,
+    )
+  ).rows[0]?.t;
+  if (!registry) return [];
+  const { rows } = await client.query<{ name: string }>(
+    `select r.schema_name || '.' || r.table_name as name from pgwarden.retained_tables r
+      where pg_catalog.to_regclass(pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name)) is not null
+      order by 1`,
+  );
+  return rows.map((r) => r.name);
+}
+
+async function columnsOf(
+  client: pg.ClientBase,
+  tables: string[],
+): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const table of tables) {
+    const { rows } = await client.query<{ attname: string }>(
+      `select attname from pg_catalog.pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`,
+      [table.split('.').map(quoteIdent).join('.')],
+    );
+    out[table] = rows.map((r) => r.attname);
+  }
+  return out;
+}
+
+// Drops every object of a schema except the kept tables (with their indexes, constraints,
+// identity sequences and partitions): functions first, cascading to triggers and policies on
+// the kept tables, then views, other tables, sequences and types.
+async function emptySchemaExcept(
+  client: pg.ClientBase,
+  schema: string,
+  keep: string[],
+): Promise<void> {
+  const keepNames = keep.map((t) => t.slice(schema.length + 1));
+  const { rows: procs } = await client.query<{ sig: string }>(
+    `select p.oid::regprocedure::text as sig from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = $1 and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')`,
+    [schema],
+  );
+  for (const p of procs) await client.query(`drop routine if exists ${p.sig} cascade`);
+  const { rows: rels } = await client.query<{ name: string; kind: string }>(
+    `select pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) as name, c.relkind as kind
+       from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relkind in ('v', 'm', 'r', 'p', 'f', 'S')
+        and not (c.relname = any($2::text[]))
+        and not c.relispartition
+        and not exists (select 1 from pg_catalog.pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i', 'e'))
+      order by case c.relkind when 'v' then 0 when 'm' then 1 else 2 end`,
+    [schema, keepNames],
+  );
+  const kinds: Record<string, string> = {
+    v: 'view',
+    m: 'materialized view',
+    r: 'table',
+    p: 'table',
+    f: 'foreign table',
+    S: 'sequence',
+  };
+  for (const r of rels) await client.query(`drop ${kinds[r.kind]} if exists ${r.name} cascade`);
+  const { rows: types } = await client.query<{ name: string }>(
+    `select t.oid::regtype::text as name from pg_catalog.pg_type t join pg_catalog.pg_namespace n on n.oid = t.typnamespace
+      where n.nspname = $1 and t.typtype in ('e', 'd', 'c', 'r', 'm') and (t.typtype <> 'c' or (select relkind from pg_catalog.pg_class where oid = t.typrelid) = 'c')
+        and not exists (select 1 from pg_catalog.pg_depend d where d.objid = t.oid and d.deptype in ('e', 'i', 'a'))`,
+    [schema],
+  );
+  for (const t of types) await client.query(`drop type if exists ${t.name} cascade`);
+}
+
+// The six roles are one unit: another database of the cluster with pgwarden installed relies on
+// all of them (authenticator owns nothing there, yet its memberships make the install work), so
+// they are dropped together or all kept.
+async function dropRoles(
+  client: pg.ClientBase,
+  names: string[],
+): Promise<{ dropped: string[]; kept: Array<{ name: string; reason: string }> }> {
+  const existing = (
+    await client.query<{ rolname: string }>(
+      `select rolname from pg_catalog.pg_roles where rolname = any($1::text[])`,
+      [names],
+    )
+  ).rows.map((r) => r.rolname);
+  await client.query('savepoint drop_roles');
+  try {
+    for (const name of existing) {
+      await client.query(`reassign owned by ${quoteIdent(name)} to current_user`);
+      await client.query(`drop owned by ${quoteIdent(name)}`);
+    }
+    for (const name of existing) await client.query(`drop role ${quoteIdent(name)}`);
+    await client.query('release savepoint drop_roles');
+    return { dropped: existing, kept: [] };
+  } catch (err) {
+    await client.query('rollback to savepoint drop_roles');
+    const e = err as { message?: string; detail?: string };
+    const reason =
+      [e.message, e.detail?.split('\n')[0]].filter(Boolean).join(': ') || 'still in use';
+    return { dropped: [], kept: existing.map((name) => ({ name, reason })) };
+  }
+}

@@ -1,0 +1,4 @@
+/** Template database holding a full advanced-tier install; test files clone it. */
+export const templateDatabase = 'pgwarden_template';
+/** Role prefix of the template install (the default). */
+export const testRolePrefix = 'pgw_';

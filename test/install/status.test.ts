@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { quoteIdent, withClient } from '../../src/db/client.js';
+import { defaultCatalog, getStatus, install } from '../../src/install/index.js';
+import { catalogWithFixture } from '../helpers/catalog.js';
+import {
+  adminConnection,
+  emptyDatabase,
+  installedDatabase,
+  serverMajor,
+  uniquePrefix,
+} from '../helpers/db.js';
+
+describe('getStatus', () => {
+  it('shows tier, every module current, the server version and the tracked extensions', async () => {
+    const db = await installedDatabase();
+    const status = await withClient(db, (c) =>
+      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }),
+    );
+    expect(status).toMatchObject({
+      installed: true,
+      tier: 'advanced',
+      rolePrefix: 'pgw_',
+      server: { major: serverMajor(), supported: true },
+    });
+    expect(status.modules.map((m) => [m.module, m.state, m.installedVersion])).toEqual(
+      defaultCatalog().modules.map((m) => [
+        m.name,
+        'installed',
+        defaultCatalog().files.filter((f) => f.module === m.name).length,
+      ]),
+    );
+    expect(status.extensions.map((e) => e.name)).toEqual([
+      'pgcrypto',
+      'pgaudit',
+      'pg_stat_statements',
+    ]);
+    const pgcrypto = status.extensions.find((e) => e.name === 'pgcrypto');
+    expect(pgcrypto?.installedVersion).toBeTruthy();
+    expect(status.extensions.find((e) => e.name === 'pg_stat_statements')?.preloaded).toBe(true);
+    expect(status.roles.every((r) => r.exists)).toBe(true);
+    expect(status.retainedTables).toEqual(['logs.notification_log']);
+  });
+
+  it.runIf(process.env.PGWARDEN_EXPECT_PGAUDIT === '1')(
+    'reports pgaudit available and preloaded where the server loads it',
+    async () => {
+      const db = await installedDatabase();
+      const status = await withClient(db, (c) =>
+        getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }),
+      );
+      expect(status.extensions.find((e) => e.name === 'pgaudit')).toMatchObject({
+        available: true,
+        preloaded: true,
+      });
+    },
+  );
+
+  it('lists pending upgrades when the code ships newer files', async () => {
+    const db = await installedDatabase();
+    const newer = catalogWithFixture([
+      'create schema fixture;',
+      'create table fixture.t (id int);',
+    ]);
+    const status = await withClient(db, (c) =>
+      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced', catalog: newer }),
+    );
+    expect(status.modules.find((m) => m.module === 'fixture')).toMatchObject({
+      state: 'not-installed',
+      pending: ['0001_fixture_1.sql', '0002_fixture_2.sql'],
+    });
+    await withClient(db, (c) =>
+      install(c, {
+        tier: 'advanced',
+        rolePrefix: 'pgw_',
+        catalog: { ...newer, files: newer.files.slice(0, -1) },
+      }),
+    );
+    const after = await withClient(db, (c) =>
+      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced', catalog: newer }),
+    );
+    expect(after.modules.find((m) => m.module === 'fixture')).toMatchObject({
+      state: 'upgrade-pending',
+      installedVersion: 1,
+      pending: ['0002_fixture_2.sql'],
+    });
+  });
+
+  it('says what needs a superuser, and marks preload unknown for a role that cannot read it', async () => {
+    const db = await emptyDatabase();
+    const login = `ro_${uniquePrefix()}`;
+    await withClient(adminConnection(), (c) =>
+      c.query(`create role ${quoteIdent(login)} login password 'pw-ro'`),
+    );
+    const status = await withClient({ ...db, user: login, password: 'pw-ro' }, (c) =>
+      getStatus(c, { rolePrefix: uniquePrefix(), tier: 'basic' }),
+    );
+    expect(status.installed).toBe(false);
+    expect(status.extensions.every((e) => e.preloaded === undefined)).toBe(true);
+    expect(status.needsSuperuser.join('\n')).toContain('pg_read_all_settings');
+    expect(status.needsSuperuser.join('\n')).toContain('CREATEROLE');
+  });
+});
