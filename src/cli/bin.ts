@@ -19,14 +19,8 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
   const program = new Command('pgwarden')
     .description('PostgreSQL security framework: install controls, check, monitor')
     .version(pgwardenVersion, '-V, --version')
-    .option(
-      '--database-url <url>',
-      'libpq URI of the database (else DATABASE_URL, PG* variables, embedded)',
-    )
-    .option(
-      '-c, --config <file>',
-      'config file (default: pgwarden.config.json/.yaml in the working directory)',
-    )
+    .option('--database-url <url>', 'libpq URI of the database (else DATABASE_URL, PG* variables, embedded)')
+    .option('-c, --config <file>', 'config file (default: pgwarden.config.json/.yaml in the working directory)')
     .option('--json', 'machine-readable output on stdout')
     .option('--role-prefix <prefix>', 'prefix of pgwarden role names (default pgw_)')
     .option('--data-dir <dir>', 'embedded cluster directory (default .pgwarden)')
@@ -41,9 +35,7 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
   program
     .command('install')
     .description('install or upgrade pgwarden in the database')
-    .addOption(
-      new Option('-t, --tier <tier>', 'tier to install').choices(['basic', 'standard', 'advanced']),
-    )
+    .addOption(new Option('-t, --tier <tier>', 'tier to install').choices(['basic', 'standard', 'advanced']))
     .option('--dry-run', 'print the plan, apply nothing')
     .action(action(installCommand as Handler));
   program
@@ -93,8 +85,7 @@ export async function main(
   },
 ): Promise<number> {
   const json = argv.includes('--json');
-  const color =
-    !json && !world.env.NO_COLOR && world.stdout.isTTY === true && world.env.TERM !== 'dumb';
+  const color = !json && !world.env.NO_COLOR && world.stdout.isTTY === true && world.env.TERM !== 'dumb';
   const output: Output = {
     json,
     color,

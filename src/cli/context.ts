@@ -33,11 +33,7 @@ export function flagsToConfig(flags: GlobalFlags, extra: PlainObject = {}): Plai
 }
 
 /** Loads the effective config or throws PW100 listing every bad key. */
-export async function configFor(
-  ctx: CliContext,
-  flags: GlobalFlags,
-  extra: PlainObject = {},
-): Promise<PgwardenConfig> {
+export async function configFor(ctx: CliContext, flags: GlobalFlags, extra: PlainObject = {}): Promise<PgwardenConfig> {
   const result = await loadConfig({
     cwd: ctx.cwd,
     env: ctx.env,

@@ -48,8 +48,7 @@ export function printError(output: Output, error: PgwardenError): void {
     return;
   }
   output.err(`${paint(output, 'red', `error ${error.code}`)}: ${error.message}`);
-  if (error.detail)
-    for (const line of error.detail.split('\n')) output.err(`  ${paint(output, 'dim', line)}`);
+  if (error.detail) for (const line of error.detail.split('\n')) output.err(`  ${paint(output, 'dim', line)}`);
   if (error.hint) output.err(`  hint: ${error.hint}`);
   if (error.code === ErrorCodes.INTERNAL && error.cause instanceof Error && error.cause.stack) {
     output.err(paint(output, 'dim', error.cause.stack));

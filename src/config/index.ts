@@ -8,11 +8,5 @@ export {
   loadConfigOrThrow,
 } from './load-config.js';
 export { maskConfig, maskUrl } from './mask.js';
-export {
-  configSchema,
-  type PgwardenConfig,
-  type PgwardenConfigInput,
-  type TierName,
-  tierNames,
-} from './schema.js';
+export { configSchema, type PgwardenConfig, type PgwardenConfigInput, type TierName, tierNames } from './schema.js';
 export { type ConfigFile, configFileNames, readConfigFile } from './sources.js';

@@ -78,14 +78,10 @@ export function configError(issues: readonly ConfigIssue[]): PgwardenError {
   const first = issues[0];
   return new PgwardenError(
     ErrorCodes.CONFIG_INVALID,
-    first
-      ? `invalid config: ${first.path}: ${first.message} (from ${first.source})`
-      : 'invalid config',
+    first ? `invalid config: ${first.path}: ${first.message} (from ${first.source})` : 'invalid config',
     {
       detail:
-        issues.length > 1
-          ? issues.map((i) => `${i.path}: ${i.message} (from ${i.source})`).join('\n')
-          : undefined,
+        issues.length > 1 ? issues.map((i) => `${i.path}: ${i.message} (from ${i.source})`).join('\n') : undefined,
       hint: 'fix the key in the named source; `pgwarden config --print` shows the effective config',
     },
   );

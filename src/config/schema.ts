@@ -11,10 +11,7 @@ const roleIdent = /^[a-z_][a-z0-9_]{0,30}$/;
 function isPostgresUrl(value: string): boolean {
   try {
     const url = new URL(value);
-    return (
-      ['postgres:', 'postgresql:'].includes(url.protocol) &&
-      (url.port === '' || /^\d+$/.test(url.port))
-    );
+    return ['postgres:', 'postgresql:'].includes(url.protocol) && (url.port === '' || /^\d+$/.test(url.port));
   } catch {
     return false;
   }
@@ -76,9 +73,7 @@ export const configSchema = z
       .prefault({}),
     log: z
       .object({
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .strict()
       .prefault({}),

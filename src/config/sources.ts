@@ -4,11 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 
 /** Config file names looked up, in order, in the working directory. */
-export const configFileNames = [
-  'pgwarden.config.json',
-  'pgwarden.config.yaml',
-  'pgwarden.config.yml',
-] as const;
+export const configFileNames = ['pgwarden.config.json', 'pgwarden.config.yaml', 'pgwarden.config.yml'] as const;
 
 export type PlainObject = { [key: string]: unknown };
 
@@ -30,14 +26,10 @@ export async function readConfigFile(cwd: string, path?: string): Promise<Config
       text = await readFile(candidate, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !path) continue;
-      throw new PgwardenError(
-        ErrorCodes.CONFIG_UNREADABLE,
-        `cannot read config file ${candidate}`,
-        {
-          detail: (err as Error).message,
-          hint: 'check the path given with --config',
-        },
-      );
+      throw new PgwardenError(ErrorCodes.CONFIG_UNREADABLE, `cannot read config file ${candidate}`, {
+        detail: (err as Error).message,
+        hint: 'check the path given with --config',
+      });
     }
     return { path: candidate, data: parseConfigText(candidate, text) };
   }
@@ -56,10 +48,7 @@ function parseConfigText(path: string, text: string): PlainObject {
   }
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new PgwardenError(
-      ErrorCodes.CONFIG_UNREADABLE,
-      `config file ${path} must hold an object`,
-    );
+    throw new PgwardenError(ErrorCodes.CONFIG_UNREADABLE, `config file ${path} must hold an object`);
   }
   return data as PlainObject;
 }
@@ -99,12 +88,10 @@ export function mergeConfig(...sources: PlainObject[]): PlainObject {
     for (const [key, value] of Object.entries(source)) {
       if (value === undefined) continue;
       const existing = out[key];
-      out[key] =
-        isPlain(value) && isPlain(existing) ? mergeConfig(existing, value) : structuredClone(value);
+      out[key] = isPlain(value) && isPlain(existing) ? mergeConfig(existing, value) : structuredClone(value);
     }
   }
   return out;
 }
 
-const isPlain = (v: unknown): v is PlainObject =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlain = (v: unknown): v is PlainObject => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -11,10 +11,7 @@ export type ConnectionConfig = pg.ClientConfig;
  * @example
  * const version = await withClient(config, async (client) => (await client.query('show server_version')).rows[0]);
  */
-export async function withClient<T>(
-  config: ConnectionConfig,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
+export async function withClient<T>(config: ConnectionConfig, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connect(config);
   try {
     return await fn(client);
@@ -44,10 +41,7 @@ export async function connect(config: ConnectionConfig): Promise<pg.Client> {
  * @example
  * await withTransaction(client, (tx) => tx.query('insert into t values ($1)', [1]));
  */
-export async function withTransaction<T>(
-  client: pg.ClientBase,
-  fn: (client: pg.ClientBase) => Promise<T>,
-): Promise<T> {
+export async function withTransaction<T>(client: pg.ClientBase, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   await client.query('begin');
   try {
     const result = await fn(client);

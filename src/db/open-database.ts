@@ -36,10 +36,7 @@ export interface OpenDatabaseOptions {
  * const db = await openDatabase(config, { cwd: process.cwd(), env: process.env });
  * try { await withClient(db.connection, (c) => c.query('select 1')); } finally { await db.close(); }
  */
-export async function openDatabase(
-  config: PgwardenConfig,
-  options: OpenDatabaseOptions,
-): Promise<DatabaseHandle> {
+export async function openDatabase(config: PgwardenConfig, options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   const target = resolveTarget(config, options.env);
   if (target.kind !== 'embedded') {
     return {
@@ -64,9 +61,7 @@ export async function openDatabase(
     database: 'postgres',
   };
   await withClient(admin, async (client) => {
-    const exists = await client.query('select 1 from pg_catalog.pg_database where datname = $1', [
-      database,
-    ]);
+    const exists = await client.query('select 1 from pg_catalog.pg_database where datname = $1', [database]);
     if (exists.rows.length === 0)
       await client.query(`create database ${quoteIdent(database)}`).catch((err) => {
         if ((err as { code?: string }).code !== '42P04') throw err; // created meanwhile by another process
@@ -106,12 +101,7 @@ export async function embeddedCluster(
 
 // A libpq password file next to the cluster, so `psql` can connect without the password ever
 // being printed: PGPASSFILE=.pgwarden/pgpass psql -h 127.0.0.1 -p <port> -U postgres <db>.
-async function writePgpass(
-  cluster: LocalCluster,
-  port: number,
-  user: string,
-  password: string,
-): Promise<void> {
+async function writePgpass(cluster: LocalCluster, port: number, user: string, password: string): Promise<void> {
   const pgpassEscape = (s: string) => s.replaceAll('\\', '\\\\').replaceAll(':', '\\:');
   await writeFile(
     join(dirname(cluster.dataDir), 'pgpass'),

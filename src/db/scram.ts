@@ -8,11 +8,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
  * @example
  * await client.query(`alter role pgw_authenticator password ${quoteLiteral(scramVerifier(secret))}`);
  */
-export function scramVerifier(
-  password: string,
-  iterations = 4096,
-  salt: Buffer = randomBytes(16),
-): string {
+export function scramVerifier(password: string, iterations = 4096, salt: Buffer = randomBytes(16)): string {
   const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();

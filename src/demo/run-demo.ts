@@ -1,13 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
-import {
-  type ConnectionConfig,
-  connect,
-  quoteIdent,
-  quoteLiteral,
-  withClient,
-} from '../db/client.js';
+import { type ConnectionConfig, connect, quoteIdent, quoteLiteral, withClient } from '../db/client.js';
 import { scramVerifier } from '../db/scram.js';
 import { isPgwardenError } from '../errors/index.js';
 import {
@@ -62,12 +56,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
         const { rows } = await c.query(
           `select (select count(*) from app.tenants) t, (select count(*) from app.users) u, (select count(*) from app.invoices) i`,
         );
-        s.line(
-          `schema app: ${rows[0].t} tenants, ${rows[0].u} users, projects, ${rows[0].i} invoices`,
-        );
-        s.line(
-          'sensitive columns: users.email, users.full_name, users.phone, invoices.customer_tax_id, invoices.iban',
-        );
+        s.line(`schema app: ${rows[0].t} tenants, ${rows[0].u} users, projects, ${rows[0].i} invoices`);
+        s.line('sensitive columns: users.email, users.full_name, users.phone, invoices.customer_tax_id, invoices.iban');
         s.check(Number(rows[0].t) === 2, 'two tenants loaded');
       });
     }),
@@ -92,9 +82,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
         s.check(again.applied.length === 0, 'installing again applies nothing (idempotent)');
         const status = await getStatus(c, { rolePrefix: options.rolePrefix, tier: 'advanced' });
         for (const m of status.modules)
-          s.line(
-            `module ${m.module}: version ${m.installedVersion}/${m.availableVersion} (${m.state})`,
-          );
+          s.line(`module ${m.module}: version ${m.installedVersion}/${m.availableVersion} (${m.state})`);
         s.line(
           `extensions: ${status.extensions.map((e) => `${e.name} ${e.installedVersion ? 'installed' : e.available ? 'available' : 'absent'}${e.preloaded ? ', preloaded' : ''}`).join('; ')}`,
         );
@@ -110,9 +98,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
     await section('Two installers at once', async (s) => {
       const race = { ...options.admin, database: raceDb };
       const results = await Promise.all(
-        [0, 1].map(() =>
-          withClient(race, (c) => install(c, { tier: 'advanced', rolePrefix: options.rolePrefix })),
-        ),
+        [0, 1].map(() => withClient(race, (c) => install(c, { tier: 'advanced', rolePrefix: options.rolePrefix }))),
       );
       const counts = results.map((r) => r.applied.length);
       s.line(
@@ -143,15 +129,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
           'six roles, none superuser or BYPASSRLS',
         );
         const owner = rows.find((r) => r.rolname === roles.owner);
-        s.check(
-          owner?.rolcanlogin === false,
-          `${roles.owner} owns pgwarden's objects and cannot log in`,
-        );
+        s.check(owner?.rolcanlogin === false, `${roles.owner} owns pgwarden's objects and cannot log in`);
         const auth = rows.find((r) => r.rolname === roles.authenticator);
-        s.check(
-          auth?.rolcanlogin === true && auth?.rolinherit === false,
-          `${roles.authenticator} logs in, NOINHERIT`,
-        );
+        s.check(auth?.rolcanlogin === true && auth?.rolinherit === false, `${roles.authenticator} logs in, NOINHERIT`);
         // A throwaway password, set from its SCRAM verifier so the password never reaches the server.
         const password = randomBytes(18).toString('base64url');
         await c.query(
@@ -211,9 +191,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
         const edited: Catalog = {
           ...catalog,
           files: catalog.files.map((f, i) =>
-            i === catalog.files.length - 1
-              ? { ...f, sha256: sha('edited'), sql: `${f.sql}\n-- edited` }
-              : f,
+            i === catalog.files.length - 1 ? { ...f, sha256: sha('edited'), sql: `${f.sql}\n-- edited` } : f,
           ),
         };
         s.check(
@@ -234,32 +212,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
     await section('Uninstall keeps the security events', async (s) => {
       const race = { ...options.admin, database: raceDb };
       await withClient(race, async (c) => {
-        const before = Number(
-          (await c.query('select count(*) as n from logs.notification_log')).rows[0].n,
-        );
+        const before = Number((await c.query('select count(*) as n from logs.notification_log')).rows[0].n);
         const result = await uninstall(c, { rolePrefix: options.rolePrefix });
-        s.line(
-          `dropped schemas: ${result.droppedSchemas.join(', ')}; kept: ${result.keptTables.join(', ')}`,
-        );
-        const kept = Number(
-          (await c.query('select count(*) as n from logs.notification_log')).rows[0].n,
-        );
-        s.check(
-          kept === before + 1,
-          `after uninstall: ${kept} events kept (${before} + the uninstall itself)`,
-        );
+        s.line(`dropped schemas: ${result.droppedSchemas.join(', ')}; kept: ${result.keptTables.join(', ')}`);
+        const kept = Number((await c.query('select count(*) as n from logs.notification_log')).rows[0].n);
+        s.check(kept === before + 1, `after uninstall: ${kept} events kept (${before} + the uninstall itself)`);
         await install(c, { tier: 'advanced', rolePrefix: options.rolePrefix });
-        const after = Number(
-          (await c.query('select count(*) as n from logs.notification_log')).rows[0].n,
-        );
+        const after = Number((await c.query('select count(*) as n from logs.notification_log')).rows[0].n);
         s.check(after === kept + 1, `reinstall adopted them: ${after} events (+ the reinstall)`);
       });
     }),
   );
 
-  await withClient(options.admin, (c) =>
-    c.query(`drop database if exists ${quoteIdent(raceDb)} with (force)`),
-  );
+  await withClient(options.admin, (c) => c.query(`drop database if exists ${quoteIdent(raceDb)} with (force)`));
   return sections;
 }
 

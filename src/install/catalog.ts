@@ -57,18 +57,15 @@ export function validateCatalog(catalog: Catalog): Catalog {
   const seen = new Set<string>();
   for (const mod of catalog.modules) {
     for (const dep of mod.requires) {
-      if (!seen.has(dep))
-        fail(`module ${mod.name} requires ${dep}, which is not defined before it`);
+      if (!seen.has(dep)) fail(`module ${mod.name} requires ${dep}, which is not defined before it`);
     }
     seen.add(mod.name);
     moduleFiles(catalog, mod.name).forEach((file, i) => {
-      if (file.version !== i + 1)
-        fail(`module ${mod.name}: file ${file.name} should be version ${i + 1}`);
+      if (file.version !== i + 1) fail(`module ${mod.name}: file ${file.name} should be version ${i + 1}`);
     });
   }
   for (const file of catalog.files) {
-    if (!seen.has(file.module))
-      fail(`file ${file.module}/${file.name} belongs to no defined module`);
+    if (!seen.has(file.module)) fail(`file ${file.module}/${file.name} belongs to no defined module`);
   }
   return catalog;
 }

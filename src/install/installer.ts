@@ -54,10 +54,7 @@ export interface InstallResult {
  * @example
  * await withClient(connection, (client) => install(client, { tier: 'standard', rolePrefix: 'pgw_' }));
  */
-export async function install(
-  client: pg.ClientBase,
-  options: InstallOptions,
-): Promise<InstallResult> {
+export async function install(client: pg.ClientBase, options: InstallOptions): Promise<InstallResult> {
   const catalog = options.catalog ?? defaultCatalog();
   const roles = roleNames(options.rolePrefix);
   const emit = options.onEvent ?? (() => undefined);
@@ -80,9 +77,7 @@ export async function install(
   };
 
   const first = await planNow().catch((err) => Promise.reject(wrapPgError(err)));
-  await preflight(client, server, first, catalog, roles).catch((err) =>
-    Promise.reject(wrapPgError(err)),
-  );
+  await preflight(client, server, first, catalog, roles).catch((err) => Promise.reject(wrapPgError(err)));
   if (options.dryRun) {
     emit({ kind: 'install-planned', plan: first });
     return { plan: first, applied: [], dryRun: true, server };
@@ -149,8 +144,7 @@ async function applyFile(
     ).rows[0]?.s;
     const sql = renderSql(file, { prefix: options.rolePrefix, roles, pgcryptoSchema });
     // Unprivileged files run as the owner role, so what they create belongs to it.
-    if (!file.privileged)
-      await client.query(`select pg_catalog.set_config('role', $1, true)`, [roles.owner]);
+    if (!file.privileged) await client.query(`select pg_catalog.set_config('role', $1, true)`, [roles.owner]);
     try {
       await client.query(sql);
     } catch (err) {
@@ -180,8 +174,7 @@ async function ensureOwnerCanCreate(client: pg.ClientBase, roles: RoleNames): Pr
     [roles.owner],
   );
   if (rows[0]?.ok) return;
-  const db = (await client.query<{ d: string }>('select pg_catalog.current_database() as d'))
-    .rows[0]!.d;
+  const db = (await client.query<{ d: string }>('select pg_catalog.current_database() as d')).rows[0]!.d;
   await client.query(`grant create on database ${quoteIdent(db)} to ${quoteIdent(roles.owner)}`);
 }
 
@@ -203,8 +196,7 @@ async function adoptKeptTables(
         and pg_catalog.pg_get_userbyid(c.relowner) <> $2`,
     [schemas, roles.owner],
   );
-  for (const r of rows)
-    await client.query(`alter table ${r.name} owner to ${quoteIdent(roles.owner)}`);
+  for (const r of rows) await client.query(`alter table ${r.name} owner to ${quoteIdent(roles.owner)}`);
 }
 
 async function recordInstallation(
@@ -215,9 +207,7 @@ async function recordInstallation(
 ): Promise<void> {
   await client.query('begin');
   try {
-    await client.query(`select pg_catalog.set_config('role', $1, true)`, [
-      roleNames(options.rolePrefix).owner,
-    ]);
+    await client.query(`select pg_catalog.set_config('role', $1, true)`, [roleNames(options.rolePrefix).owner]);
     await client.query(
       `update pgwarden.installation set tier = $1, pgwarden_version = $2, updated_at = pg_catalog.clock_timestamp()`,
       [plan.targetTier, options.version ?? pgwardenVersion],

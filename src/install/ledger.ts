@@ -37,9 +37,7 @@ export async function readLedger(client: pg.ClientBase): Promise<LedgerEntry[]> 
 }
 
 /** Reads the installation row, or undefined before core is installed. */
-export async function readInstallation(
-  client: pg.ClientBase,
-): Promise<InstallationRow | undefined> {
+export async function readInstallation(client: pg.ClientBase): Promise<InstallationRow | undefined> {
   const exists = await client.query<{ t: string | null }>(
     `select pg_catalog.to_regclass('pgwarden.installation')::text as t`,
   );

@@ -8,11 +8,7 @@ const lockKey = `pg_catalog.hashtextextended('pgwarden.install', 0)`;
  * Holds pgwarden's session-level advisory install lock while `fn` runs. A second installer
  * waits (up to `timeoutMs`, then PW207), and then finds the work already done.
  */
-export async function withInstallLock<T>(
-  client: pg.ClientBase,
-  timeoutMs: number,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function withInstallLock<T>(client: pg.ClientBase, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   await client.query(`select pg_catalog.set_config('lock_timeout', $1, false)`, [`${timeoutMs}ms`]);
   try {
     await client.query(`select pg_catalog.pg_advisory_lock(${lockKey})`);
@@ -29,9 +25,7 @@ export async function withInstallLock<T>(
     }
     throw err;
   } finally {
-    await client
-      .query(`select pg_catalog.set_config('lock_timeout', '0', false)`)
-      .catch(() => undefined);
+    await client.query(`select pg_catalog.set_config('lock_timeout', '0', false)`).catch(() => undefined);
   }
   try {
     return await fn();

@@ -38,9 +38,7 @@ export function planInstall(
   const files: MigrationFile[] = [];
   for (const mod of catalog.modules) {
     if (!wanted.has(mod.name)) continue;
-    const installed = ledger
-      .filter((e) => e.module === mod.name)
-      .reduce((max, e) => Math.max(max, e.version), 0);
+    const installed = ledger.filter((e) => e.module === mod.name).reduce((max, e) => Math.max(max, e.version), 0);
     const pending = catalog.files
       .filter((f) => f.module === mod.name && f.version > installed)
       .sort((a, b) => a.version - b.version);

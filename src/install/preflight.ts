@@ -83,10 +83,7 @@ export async function preflight(
 }
 
 async function extensionAvailable(client: pg.ClientBase, name: string): Promise<boolean> {
-  const { rows } = await client.query(
-    `select 1 from pg_catalog.pg_available_extensions where name = $1`,
-    [name],
-  );
+  const { rows } = await client.query(`select 1 from pg_catalog.pg_available_extensions where name = $1`, [name]);
   return rows.length > 0;
 }
 
@@ -103,9 +100,7 @@ export async function refuseForeignSchemas(
   roles: RoleNames,
 ): Promise<void> {
   const freshModules = plan.modules.filter((m) => m.from === 0).map((m) => m.module);
-  const schemas = catalog.modules
-    .filter((m) => freshModules.includes(m.name))
-    .flatMap((m) => m.schemas);
+  const schemas = catalog.modules.filter((m) => freshModules.includes(m.name)).flatMap((m) => m.schemas);
   if (schemas.length === 0) return;
   const { rows } = await client.query<{ schema: string; object: string }>(
     `select n.nspname as schema, c.relname as object

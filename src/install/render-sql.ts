@@ -21,18 +21,13 @@ const placeholder = /\{\{([a-z_]+)(?::([a-z_]+))?\}\}/g;
 export function renderSql(file: MigrationFile, ctx: RenderContext): string {
   return file.sql.replace(placeholder, (whole, kind: string, arg: string | undefined) => {
     const bad = (why: string): never => {
-      throw new PgwardenError(
-        ErrorCodes.INSTALL_CATALOG_INVALID,
-        `${file.module}/${file.name}: ${why} in ${whole}`,
-      );
+      throw new PgwardenError(ErrorCodes.INSTALL_CATALOG_INVALID, `${file.module}/${file.name}: ${why} in ${whole}`);
     };
     switch (kind) {
       case 'prefix':
         return ctx.prefix;
       case 'pgcrypto':
-        return ctx.pgcryptoSchema
-          ? quoteIdent(ctx.pgcryptoSchema)
-          : bad('pgcrypto is not installed yet');
+        return ctx.pgcryptoSchema ? quoteIdent(ctx.pgcryptoSchema) : bad('pgcrypto is not installed yet');
       case 'role':
       case 'role_literal': {
         if (!arg || !(roleKeys as readonly string[]).includes(arg)) return bad('unknown role');

@@ -1,12 +1,5 @@
 /** The group roles the core module creates, by their unprefixed key. */
-export const roleKeys = [
-  'owner',
-  'authenticator',
-  'anon',
-  'app_user',
-  'auditor',
-  'security_admin',
-] as const;
+export const roleKeys = ['owner', 'authenticator', 'anon', 'app_user', 'auditor', 'security_admin'] as const;
 export type RoleKey = (typeof roleKeys)[number];
 export type RoleNames = Record<RoleKey, string>;
 

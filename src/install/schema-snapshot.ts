@@ -15,8 +15,7 @@ export async function schemaSnapshot(
 ): Promise<Record<string, unknown>> {
   const q = async (sql: string) => (await client.query(sql, [options.schemas])).rows;
   const snapshot = {
-    schemas:
-      await q(`select nspname as name, pg_catalog.pg_get_userbyid(nspowner) as owner, nspacl::text[] as acl,
+    schemas: await q(`select nspname as name, pg_catalog.pg_get_userbyid(nspowner) as owner, nspacl::text[] as acl,
                              pg_catalog.obj_description(oid, 'pg_namespace') as comment
                         from pg_catalog.pg_namespace where nspname = any($1::text[]) order by 1`),
     relations:
@@ -42,8 +41,7 @@ export async function schemaSnapshot(
                             from pg_catalog.pg_constraint k join pg_catalog.pg_class c on c.oid = k.conrelid
                             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
                            where n.nspname = any($1::text[]) order by 1`),
-    indexes:
-      await q(`select schemaname || '.' || indexname as name, indexdef as definition from pg_catalog.pg_indexes
+    indexes: await q(`select schemaname || '.' || indexname as name, indexdef as definition from pg_catalog.pg_indexes
                        where schemaname = any($1::text[]) order by 1`),
     policies:
       await q(`select schemaname || '.' || tablename || '.' || policyname as name, permissive, roles::text[] as roles, cmd, qual, with_check

@@ -86,5 +86,4 @@ export async function readServerFacts(client: pg.ClientBase): Promise<ServerFact
 }
 
 /** The server's major version (e.g. 17 for 170004). */
-export const serverMajor = (facts: ServerFacts): number =>
-  Math.floor(facts.serverVersionNum / 10000);
+export const serverMajor = (facts: ServerFacts): number => Math.floor(facts.serverVersionNum / 10000);

@@ -4,12 +4,7 @@ import type { Catalog } from './catalog.js';
 import { defaultCatalog, pgwardenVersion } from './default-catalog.js';
 import { readInstallation, readLedger } from './ledger.js';
 import { roleNames } from './roles.js';
-import {
-  type ExtensionFacts,
-  readServerFacts,
-  serverMajor,
-  supportedMajors,
-} from './server-facts.js';
+import { type ExtensionFacts, readServerFacts, serverMajor, supportedMajors } from './server-facts.js';
 import { modulesForTier } from './tiers.js';
 
 export interface ModuleStatus {
@@ -64,9 +59,7 @@ export async function getStatus(
   const tier = installation?.tier;
   const inTier = new Set(modulesForTier(catalog, tier ?? options.tier).map((m) => m.name));
   const modules: ModuleStatus[] = catalog.modules.map((mod) => {
-    const installedVersion = ledger
-      .filter((e) => e.module === mod.name)
-      .reduce((m, e) => Math.max(m, e.version), 0);
+    const installedVersion = ledger.filter((e) => e.module === mod.name).reduce((m, e) => Math.max(m, e.version), 0);
     const files = catalog.files.filter((f) => f.module === mod.name);
     const pending =
       installedVersion > 0 || inTier.has(mod.name)
@@ -78,12 +71,7 @@ export async function getStatus(
       description: mod.description,
       installedVersion,
       availableVersion: files.length,
-      state:
-        installedVersion === 0
-          ? 'not-installed'
-          : pending.length > 0
-            ? 'upgrade-pending'
-            : 'installed',
+      state: installedVersion === 0 ? 'not-installed' : pending.length > 0 ? 'upgrade-pending' : 'installed',
       pending,
     };
   });
@@ -98,9 +86,7 @@ export async function getStatus(
     ).rows.map((r) => r.rolname),
   );
   const retained = (
-    await client.query<{ t: string | null }>(
-      `select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`,
-    )
+    await client.query<{ t: string | null }>(`select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`)
   ).rows[0]?.t
     ? (
         await client.query<{ name: string }>(
@@ -133,11 +119,7 @@ export async function getStatus(
   };
 }
 
-function needsSuperuser(
-  catalog: Catalog,
-  superuser: boolean,
-  extensions: ExtensionFacts[],
-): string[] {
+function needsSuperuser(catalog: Catalog, superuser: boolean, extensions: ExtensionFacts[]): string[] {
   const out = catalog.modules.flatMap((m) => m.superuserFor.map((what) => `${m.name}: ${what}`));
   const pgaudit = extensions.find((e) => e.name === 'pgaudit');
   if (pgaudit && pgaudit.preloaded === false) {
@@ -147,16 +129,11 @@ function needsSuperuser(
   }
   const pss = extensions.find((e) => e.name === 'pg_stat_statements');
   if (pss && pss.preloaded === false)
-    out.push(
-      'pg_stat_statements (optional, used by the monitor): add it to shared_preload_libraries and restart',
-    );
+    out.push('pg_stat_statements (optional, used by the monitor): add it to shared_preload_libraries and restart');
   if (extensions.some((e) => e.preloaded === undefined))
     out.push(
       'reading shared_preload_libraries needs pg_read_all_settings (grant it to see which extensions are preloaded)',
     );
-  if (!superuser)
-    out.push(
-      'creating the group roles needs CREATEROLE; everything else runs as the database owner',
-    );
+  if (!superuser) out.push('creating the group roles needs CREATEROLE; everything else runs as the database owner');
   return out;
 }

@@ -36,10 +36,7 @@ export interface UninstallResult {
  * @example
  * await withClient(connection, (c) => uninstall(c, { rolePrefix: 'pgw_' }));
  */
-export async function uninstall(
-  client: pg.ClientBase,
-  options: UninstallOptions,
-): Promise<UninstallResult> {
+export async function uninstall(client: pg.ClientBase, options: UninstallOptions): Promise<UninstallResult> {
   assertPurgeConfirmed(options);
   const catalog = options.catalog ?? defaultCatalog();
   const schemas = [...new Set(catalog.modules.flatMap((m) => m.schemas))];
@@ -53,11 +50,9 @@ export async function uninstall(
         )
       ).rows.map((r) => r.nspname);
       if (!installation && present.length === 0) {
-        throw new PgwardenError(
-          ErrorCodes.INSTALL_NOT_INSTALLED,
-          'pgwarden is not installed in this database',
-          { hint: 'nothing to uninstall' },
-        );
+        throw new PgwardenError(ErrorCodes.INSTALL_NOT_INSTALLED, 'pgwarden is not installed in this database', {
+          hint: 'nothing to uninstall',
+        });
       }
       const roles = roleNames(installation?.rolePrefix ?? options.rolePrefix);
       const retained = options.purge ? [] : await retainedTables(client);
@@ -124,9 +119,7 @@ export function assertPurgeConfirmed(options: Pick<UninstallOptions, 'purge' | '
 
 async function retainedTables(client: pg.ClientBase): Promise<string[]> {
   const registry = (
-    await client.query<{ t: string | null }>(
-      `select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`,
-    )
+    await client.query<{ t: string | null }>(`select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`)
   ).rows[0]?.t;
   if (!registry) return [];
   const { rows } = await client.query<{ name: string }>(
@@ -137,10 +130,7 @@ async function retainedTables(client: pg.ClientBase): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-async function columnsOf(
-  client: pg.ClientBase,
-  tables: string[],
-): Promise<Record<string, string[]>> {
+async function columnsOf(client: pg.ClientBase, tables: string[]): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const table of tables) {
     const { rows } = await client.query<{ attname: string }>(
@@ -155,11 +145,7 @@ async function columnsOf(
 // Drops every object of a schema except the kept tables (with their indexes, constraints,
 // identity sequences and partitions): functions first, cascading to triggers and policies on
 // the kept tables, then views, other tables, sequences and types.
-async function emptySchemaExcept(
-  client: pg.ClientBase,
-  schema: string,
-  keep: string[],
-): Promise<void> {
+async function emptySchemaExcept(client: pg.ClientBase, schema: string, keep: string[]): Promise<void> {
   const keepNames = keep.map((t) => t.slice(schema.length + 1));
   const { rows: procs } = await client.query<{ sig: string }>(
     `select p.oid::regprocedure::text as sig from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
@@ -203,10 +189,9 @@ async function dropRoles(
   names: string[],
 ): Promise<{ dropped: string[]; kept: Array<{ name: string; reason: string }> }> {
   const existing = (
-    await client.query<{ rolname: string }>(
-      `select rolname from pg_catalog.pg_roles where rolname = any($1::text[])`,
-      [names],
-    )
+    await client.query<{ rolname: string }>(`select rolname from pg_catalog.pg_roles where rolname = any($1::text[])`, [
+      names,
+    ])
   ).rows.map((r) => r.rolname);
   await client.query('savepoint drop_roles');
   try {
@@ -220,8 +205,7 @@ async function dropRoles(
   } catch (err) {
     await client.query('rollback to savepoint drop_roles');
     const e = err as { message?: string; detail?: string };
-    const reason =
-      [e.message, e.detail?.split('\n')[0]].filter(Boolean).join(': ') || 'still in use';
+    const reason = [e.message, e.detail?.split('\n')[0]].filter(Boolean).join(': ') || 'still in use';
     return { dropped: [], kept: existing.map((name) => ({ name, reason })) };
   }
 }

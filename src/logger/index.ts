@@ -26,11 +26,7 @@ export type Logger = pino.Logger;
  * const log = createLogger({ level: 'info' });
  * log.info({ kind: 'cluster-started', port }, 'embedded PostgreSQL started');
  */
-export function createLogger(options: {
-  level: string;
-  destination?: pino.DestinationStream;
-  name?: string;
-}): Logger {
+export function createLogger(options: { level: string; destination?: pino.DestinationStream; name?: string }): Logger {
   return pino(
     {
       level: options.level,

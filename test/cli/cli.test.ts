@@ -40,16 +40,7 @@ describe('pgwarden usage', () => {
   it('prints every command and exits 0 with --help', async () => {
     const r = await runCli(['--help'], { cwd });
     expect(r.code).toBe(0);
-    for (const command of [
-      'install',
-      'status',
-      'uninstall',
-      'up',
-      'down',
-      'demo',
-      'init',
-      'config',
-    ]) {
+    for (const command of ['install', 'status', 'uninstall', 'up', 'down', 'demo', 'init', 'config']) {
       expect(r.stdout).toContain(command);
     }
   });
@@ -99,9 +90,7 @@ describe('pgwarden init', () => {
     const r = await runCli(['init'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('PW102');
-    expect(await readFile(join(dir, 'pgwarden.config.yaml'), 'utf8')).toBe(
-      'install:\n  tier: basic\n',
-    );
+    expect(await readFile(join(dir, 'pgwarden.config.yaml'), 'utf8')).toBe('install:\n  tier: basic\n');
   });
 
   it('overwrites an existing file with --force', async () => {
@@ -114,10 +103,7 @@ describe('pgwarden init', () => {
 
 describe('pgwarden config --print', () => {
   it('shows the effective config, with the file, env and flag layers applied', async () => {
-    const dir = await withConfigFile(
-      'pgwarden.config.yaml',
-      'install:\n  tier: basic\n  lockTimeoutMs: 1000\n',
-    );
+    const dir = await withConfigFile('pgwarden.config.yaml', 'install:\n  tier: basic\n  lockTimeoutMs: 1000\n');
     const r = await runCli(['config', '--print', '--json', '--role-prefix', 'flag_'], {
       cwd: dir,
       env: cliEnv({ PGWARDEN_INSTALL_LOCK_TIMEOUT_MS: '2000' }),

@@ -1,16 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConnectionConfig, withClient } from '../../src/db/client.js';
 import { emptyDatabase, installedDatabase, serverMajor, uniquePrefix } from '../helpers/db.js';
-import {
-  finished,
-  runCli,
-  type ShippedFile,
-  shippedFiles,
-  spawnCli,
-  tempCwd,
-  urlOf,
-  waitForLine,
-} from './run-cli.js';
+import { finished, runCli, type ShippedFile, shippedFiles, spawnCli, tempCwd, urlOf, waitForLine } from './run-cli.js';
 
 let cwd: string;
 let remove: () => Promise<void>;
@@ -36,20 +27,13 @@ interface LedgerRow {
 
 /** The ledger rows, or none when pgwarden.migrations does not exist (yet). */
 async function ledger(db: ConnectionConfig): Promise<LedgerRow[]> {
-  const [exists] = await query<{ t: string | null }>(
-    db,
-    `select to_regclass('pgwarden.migrations')::text as t`,
-  );
+  const [exists] = await query<{ t: string | null }>(db, `select to_regclass('pgwarden.migrations')::text as t`);
   if (!exists?.t) return [];
-  return query<LedgerRow>(
-    db,
-    'select module, version, name, sha256 from pgwarden.migrations order by module, version',
-  );
+  return query<LedgerRow>(db, 'select module, version, name, sha256 from pgwarden.migrations order by module, version');
 }
 
 /** Ledger rows as `module/name@sha256`, comparable with the files on disk. */
-const ledgerKeys = (rows: LedgerRow[]) =>
-  rows.map((r) => `${r.module}/${r.name}@${r.sha256}`).sort();
+const ledgerKeys = (rows: LedgerRow[]) => rows.map((r) => `${r.module}/${r.name}@${r.sha256}`).sort();
 const shippedKeys = () => shipped.map((f) => `${f.module}/${f.name}@${f.sha256}`).sort();
 
 const installedEvents = (db: ConnectionConfig) =>
@@ -67,12 +51,9 @@ describe('pgwarden install', () => {
     const dry = await runCli(['install', '--tier', 'basic', '--dry-run', ...flags], { cwd });
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('dry run');
-    for (const f of shipped.filter((s) => s.module === 'core'))
-      expect(dry.stdout).toContain(`core/${f.name}`);
+    for (const f of shipped.filter((s) => s.module === 'core')) expect(dry.stdout).toContain(`core/${f.name}`);
     expect(await query(db, `select 1 from pg_namespace where nspname = 'pgwarden'`)).toEqual([]);
-    expect(
-      await query(db, 'select 1 from pg_roles where rolname = $1', [`${prefix}owner`]),
-    ).toEqual([]);
+    expect(await query(db, 'select 1 from pg_roles where rolname = $1', [`${prefix}owner`])).toEqual([]);
 
     const real = await runCli(['install', '--tier', 'advanced', ...flags], { cwd });
     expect(real.stderr).toBe('');
@@ -92,9 +73,7 @@ describe('pgwarden install', () => {
       'pgaudit',
       'pgcrypto',
     ]);
-    expect(
-      s.extensions.find((e: { name: string }) => e.name === 'pgcrypto').installedVersion,
-    ).toBeTruthy();
+    expect(s.extensions.find((e: { name: string }) => e.name === 'pgcrypto').installedVersion).toBeTruthy();
   });
 
   it('says nothing is to do when run on an installed database', async () => {
@@ -106,15 +85,7 @@ describe('pgwarden install', () => {
 
   it('applies every file once when two installs start at the same moment', async () => {
     const db = await emptyDatabase();
-    const args = [
-      'install',
-      '--tier',
-      'advanced',
-      '--database-url',
-      urlOf(db),
-      '--role-prefix',
-      uniquePrefix(),
-    ];
+    const args = ['install', '--tier', 'advanced', '--database-url', urlOf(db), '--role-prefix', uniquePrefix()];
     const [a, b] = await Promise.all([runCli(args, { cwd }), runCli(args, { cwd })]);
     expect(a.stderr).toBe('');
     expect(b.stderr).toBe('');
@@ -144,15 +115,7 @@ describe('pgwarden install', () => {
     ['its first applied file', (line: string) => line.includes('applied ')],
   ])('stops at a safe point on Ctrl-C after %s and completes on the next run', async (_, when) => {
     const db = await emptyDatabase();
-    const args = [
-      'install',
-      '--tier',
-      'advanced',
-      '--database-url',
-      urlOf(db),
-      '--role-prefix',
-      uniquePrefix(),
-    ];
+    const args = ['install', '--tier', 'advanced', '--database-url', urlOf(db), '--role-prefix', uniquePrefix()];
     const child = spawnCli(args, { cwd });
     const result = finished(child, 30_000);
     await waitForLine(child, when, 20_000);
@@ -186,9 +149,7 @@ describe('pgwarden uninstall', () => {
     const flags = ['--database-url', urlOf(db), '--role-prefix', uniquePrefix()];
     expect((await runCli(['install', ...flags], { cwd })).code).toBe(0);
     const count = async () =>
-      Number(
-        (await query<{ n: string }>(db, 'select count(*) as n from logs.notification_log'))[0]?.n,
-      );
+      Number((await query<{ n: string }>(db, 'select count(*) as n from logs.notification_log'))[0]?.n);
     const installed = await count();
     expect(installed).toBeGreaterThan(0);
 

@@ -45,10 +45,7 @@ export function spawnCli(
 }
 
 /** Waits for a spawned process to exit, collecting its output; SIGKILLs it after `timeoutMs`. */
-export function finished(
-  child: ChildProcessWithoutNullStreams,
-  timeoutMs: number,
-): Promise<CliResult> {
+export function finished(child: ChildProcessWithoutNullStreams, timeoutMs: number): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -108,10 +105,7 @@ export function waitForLine(
     };
     const onExit = (code: number | null) =>
       done(() => reject(new Error(`pgwarden exited (${code}) before printing the expected line`)));
-    const timer = setTimeout(
-      () => done(() => reject(new Error(`no expected line within ${timeoutMs} ms`))),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => done(() => reject(new Error(`no expected line within ${timeoutMs} ms`))), timeoutMs);
     child.stdout.on('data', onData);
     child.on('exit', onExit);
   });
@@ -128,10 +122,7 @@ export async function tempCwd(): Promise<{ dir: string; remove: () => Promise<vo
 }
 
 /** A libpq URI for a connection config (password URL-encoded). */
-export function urlOf(
-  conn: ConnectionConfig,
-  overrides: { password?: string; database?: string } = {},
-): string {
+export function urlOf(conn: ConnectionConfig, overrides: { password?: string; database?: string } = {}): string {
   const user = encodeURIComponent(String(conn.user));
   const password = encodeURIComponent(overrides.password ?? String(conn.password));
   return `postgresql://${user}:${password}@${conn.host}:${conn.port}/${encodeURIComponent(overrides.database ?? String(conn.database))}`;

@@ -15,8 +15,7 @@ beforeAll(async () => {
   ({ dir: cwd, remove } = await tempCwd());
 });
 afterAll(async () => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await runCli(['down'], { cwd, timeoutMs: 30_000 }).catch(() => undefined);
   await remove();
 });
@@ -67,9 +66,7 @@ async function startUp(): Promise<{
 const within = <T>(promise: Promise<T>, ms: number): Promise<T> =>
   Promise.race([
     promise,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms),
-    ),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms)),
   ]);
 
 describe('pgwarden up / down', () => {

@@ -103,15 +103,11 @@ describe('loadConfig precedence', () => {
     const pwUrl = 'postgresql://pgwarden@h/db';
     expect((await valid({ cwd, env: {} })).database.url).toBe('postgresql://file@h/db');
     expect((await valid({ cwd, env: { DATABASE_URL: dbUrl } })).database.url).toBe(dbUrl);
-    expect(
-      (await valid({ cwd, env: { DATABASE_URL: dbUrl, PGWARDEN_DATABASE_URL: pwUrl } })).database
-        .url,
-    ).toBe(pwUrl);
+    expect((await valid({ cwd, env: { DATABASE_URL: dbUrl, PGWARDEN_DATABASE_URL: pwUrl } })).database.url).toBe(pwUrl);
     const flags = { database: { url: 'postgresql://flag@h/db' } };
-    expect(
-      (await valid({ cwd, env: { DATABASE_URL: dbUrl, PGWARDEN_DATABASE_URL: pwUrl }, flags }))
-        .database.url,
-    ).toBe('postgresql://flag@h/db');
+    expect((await valid({ cwd, env: { DATABASE_URL: dbUrl, PGWARDEN_DATABASE_URL: pwUrl }, flags })).database.url).toBe(
+      'postgresql://flag@h/db',
+    );
   });
 });
 
@@ -178,9 +174,9 @@ describe('loadConfig files', () => {
 
   it('rejects a missing file named by configPath with PW101', async () => {
     const cwd = await dirWith();
-    await expect(
-      loadConfig({ cwd, env: {}, configPath: join(cwd, 'nope.yaml') }),
-    ).rejects.toMatchObject({ code: ErrorCodes.CONFIG_UNREADABLE });
+    await expect(loadConfig({ cwd, env: {}, configPath: join(cwd, 'nope.yaml') })).rejects.toMatchObject({
+      code: ErrorCodes.CONFIG_UNREADABLE,
+    });
   });
 });
 
@@ -208,9 +204,7 @@ describe('loadConfig validation', () => {
       env: {},
       flags: { install: { rolePrefix: 'Bad-Prefix' } },
     });
-    expect(issues).toEqual([
-      expect.objectContaining({ path: 'install.rolePrefix', source: 'flags' }),
-    ]);
+    expect(issues).toEqual([expect.objectContaining({ path: 'install.rolePrefix', source: 'flags' })]);
   });
 
   it('reports every bad key, not only the first', async () => {
@@ -218,11 +212,7 @@ describe('loadConfig validation', () => {
       'pgwarden.config.yaml': 'install:\n  tier: gold\nlog:\n  level: loud\n',
     });
     const issues = await invalid({ cwd, env: { PGWARDEN_DATABASE_CONNECT_TIMEOUT_MS: '-1' } });
-    expect(issues.map((i) => i.path).sort()).toEqual([
-      'database.connectTimeoutMs',
-      'install.tier',
-      'log.level',
-    ]);
+    expect(issues.map((i) => i.path).sort()).toEqual(['database.connectTimeoutMs', 'install.tier', 'log.level']);
   });
 
   it('rejects an unknown key with its path', async () => {
@@ -297,8 +287,7 @@ describe('masking', () => {
     };
     const masked = maskConfig(withSecrets as unknown as PgwardenConfig);
     const text = JSON.stringify(masked);
-    for (const secret of ['s3cret', 'tok-1', 'tok-2', 'tok-3', 'tok-4'])
-      expect(text).not.toContain(secret);
+    for (const secret of ['s3cret', 'tok-1', 'tok-2', 'tok-3', 'tok-4']) expect(text).not.toContain(secret);
     expect((masked as unknown as typeof withSecrets).auth.issuer).toBe('me');
     expect(masked.install).toEqual(config.install);
     expect(config.database.url).toBe('postgresql://u:s3cret@h/db'); // the original is untouched

@@ -119,9 +119,7 @@ describe('LocalCluster with the embedded PostgreSQL 17', { timeout: 60_000 }, ()
   });
 
   it('denies a login with a wrong superuser password (28P01)', async () => {
-    const error = await query({ ...conn, password: `${conn.password}x` }, 'select 1').catch(
-      (err: unknown) => err,
-    );
+    const error = await query({ ...conn, password: `${conn.password}x` }, 'select 1').catch((err: unknown) => err);
     expect(error).toMatchObject({ code: '28P01' });
   });
 
@@ -155,10 +153,7 @@ describe('LocalCluster with the embedded PostgreSQL 17', { timeout: 60_000 }, ()
 
   it('preloads pg_stat_statements', async () => {
     await query(conn, 'create extension if not exists pg_stat_statements');
-    const [row] = await query<{ n: number }>(
-      conn,
-      'select count(*)::int as n from pg_stat_statements',
-    );
+    const [row] = await query<{ n: number }>(conn, 'select count(*)::int as n from pg_stat_statements');
     expect(row?.n).toBeGreaterThan(0);
   });
 
@@ -256,33 +251,27 @@ describe('LocalCluster start failures', { timeout: 60_000 }, () => {
 });
 
 describe('LocalCluster with the system PostgreSQL binaries', { timeout: 60_000 }, () => {
-  it.skipIf(!hasSystemPostgres)(
-    'starts a PostgreSQL 15 cluster from pg_config --bindir',
-    async () => {
-      const cluster = new LocalCluster({
-        dataDir: join(await newHome(), 'data'),
-        bindir: systemBindir!,
-        ephemeral: true,
-      });
-      try {
-        const conn = await cluster.start();
-        const [row] = await query<{ version: string }>(conn, 'select version()');
-        expect(row?.version).toMatch(/^PostgreSQL 15\./);
-        await query(conn, 'create extension pg_stat_statements');
-      } finally {
-        await cluster.stop();
-      }
-    },
-  );
+  it.skipIf(!hasSystemPostgres)('starts a PostgreSQL 15 cluster from pg_config --bindir', async () => {
+    const cluster = new LocalCluster({
+      dataDir: join(await newHome(), 'data'),
+      bindir: systemBindir!,
+      ephemeral: true,
+    });
+    try {
+      const conn = await cluster.start();
+      const [row] = await query<{ version: string }>(conn, 'select version()');
+      expect(row?.version).toMatch(/^PostgreSQL 15\./);
+      await query(conn, 'create extension pg_stat_statements');
+    } finally {
+      await cluster.stop();
+    }
+  });
 
-  it.skipIf(!hasSystemPostgres)(
-    'refuses a data directory created by another major version (PW154)',
-    async () => {
-      const dataDir = join(await newHome(), 'data');
-      await new LocalCluster({ dataDir, bindir: systemBindir!, ephemeral: true }).init();
-      await expect(new LocalCluster({ dataDir, ephemeral: true }).init()).rejects.toMatchObject({
-        code: ErrorCodes.EMBEDDED_VERSION_MISMATCH,
-      });
-    },
-  );
+  it.skipIf(!hasSystemPostgres)('refuses a data directory created by another major version (PW154)', async () => {
+    const dataDir = join(await newHome(), 'data');
+    await new LocalCluster({ dataDir, bindir: systemBindir!, ephemeral: true }).init();
+    await expect(new LocalCluster({ dataDir, ephemeral: true }).init()).rejects.toMatchObject({
+      code: ErrorCodes.EMBEDDED_VERSION_MISMATCH,
+    });
+  });
 });

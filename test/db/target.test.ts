@@ -4,8 +4,7 @@ import { withClient } from '../../src/db/client.js';
 import { resolveTarget } from '../../src/db/target.js';
 import { adminConnection } from '../helpers/db.js';
 
-const config = (database: Record<string, unknown> = {}): PgwardenConfig =>
-  configSchema.parse({ database });
+const config = (database: Record<string, unknown> = {}): PgwardenConfig => configSchema.parse({ database });
 
 const adminUrl = () => {
   const a = adminConnection();
@@ -96,9 +95,7 @@ describe('resolveTarget', () => {
   });
 
   it('does not count PGPASSWORD or PGSSLMODE alone as naming a server', () => {
-    expect(
-      resolveTarget(config(), { PGPASSWORD: 'x', PGSSLMODE: 'require', PGHOST: '' }).kind,
-    ).toBe('embedded');
+    expect(resolveTarget(config(), { PGPASSWORD: 'x', PGSSLMODE: 'require', PGHOST: '' }).kind).toBe('embedded');
   });
 
   it('treats an empty database.url as not given', () => {
@@ -136,10 +133,7 @@ describe('resolveTarget', () => {
 
   it('never puts the password in the description', () => {
     const fromUrl = resolveTarget(config({ url: 'postgresql://admin:s3cret@h:5432/app' }), {});
-    const fromQuery = resolveTarget(
-      config({ url: 'postgresql://admin@h/app?password=s3cret' }),
-      {},
-    );
+    const fromQuery = resolveTarget(config({ url: 'postgresql://admin@h/app?password=s3cret' }), {});
     const fromEnv = resolveTarget(config(), { PGHOST: 'h', PGUSER: 'admin', PGPASSWORD: 's3cret' });
     for (const target of [fromUrl, fromQuery, fromEnv]) {
       if (target.kind === 'embedded') throw new Error('expected a server target');

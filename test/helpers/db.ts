@@ -33,9 +33,7 @@ export async function installedDatabase(): Promise<ConnectionConfig> {
 /** A fresh empty database (nothing of pgwarden installed; the cluster's roles may exist). */
 export async function emptyDatabase(): Promise<ConnectionConfig> {
   const name = uniqueName('e');
-  await withClient(adminConnection(), (c) =>
-    c.query(`create database ${quoteIdent(name)} template template0`),
-  );
+  await withClient(adminConnection(), (c) => c.query(`create database ${quoteIdent(name)} template template0`));
   return { ...adminConnection(), database: name };
 }
 

@@ -85,9 +85,8 @@ describe('core grants', () => {
     await client.query('begin');
     try {
       await client.query(`set local role ${quoteIdent(roles.security_admin)}`);
-      const id = (
-        await client.query(`select logs.log_event('test.stamp', 'notice', null, 'subject-1') as id`)
-      ).rows[0].id;
+      const id = (await client.query(`select logs.log_event('test.stamp', 'notice', null, 'subject-1') as id`)).rows[0]
+        .id;
       await client.query('reset role');
       const row = (
         await client.query(
@@ -109,12 +108,7 @@ describe('core grants', () => {
     );
     expect(rows).toHaveLength(6);
     for (const r of rows) {
-      expect([r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole]).toEqual([
-        r.rolname,
-        false,
-        false,
-        false,
-      ]);
+      expect([r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole]).toEqual([r.rolname, false, false, false]);
       expect([r.rolname, r.rolcanlogin]).toEqual([r.rolname, r.rolname === roles.authenticator]);
     }
     expect(rows.find((r) => r.rolname === roles.authenticator)?.rolinherit).toBe(false);

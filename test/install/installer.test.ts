@@ -2,23 +2,14 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { connect, quoteIdent, withClient } from '../../src/db/client.js';
 import { isPgwardenError } from '../../src/errors/index.js';
-import {
-  defaultCatalog,
-  getStatus,
-  install,
-  planInstall,
-  readLedger,
-  roleNames,
-} from '../../src/install/index.js';
+import { defaultCatalog, getStatus, install, planInstall, readLedger, roleNames } from '../../src/install/index.js';
 import { refuseForeignSchemas } from '../../src/install/preflight.js';
 import { catalogWithFixture } from '../helpers/catalog.js';
 import { adminConnection, emptyDatabase, installedDatabase, uniquePrefix } from '../helpers/db.js';
 
 const shipped = defaultCatalog();
 
-async function rejection(
-  promise: Promise<unknown>,
-): Promise<{ code: string; message: string; sqlState?: string }> {
+async function rejection(promise: Promise<unknown>): Promise<{ code: string; message: string; sqlState?: string }> {
   try {
     await promise;
   } catch (err) {
@@ -47,11 +38,8 @@ describe('install', () => {
         shipped.files.map((f) => [f.module, f.version, f.sha256, f.chainSha256]),
       );
       expect(ledger.every((e) => e.installedBy === adminConnection().user)).toBe(true);
-      const owner = (
-        await c.query(
-          `select nspowner::regrole::text as o from pg_namespace where nspname = 'logs'`,
-        )
-      ).rows[0].o;
+      const owner = (await c.query(`select nspowner::regrole::text as o from pg_namespace where nspname = 'logs'`))
+        .rows[0].o;
       expect(owner).toBe(roleNames(prefix).owner);
     });
   });
@@ -70,20 +58,13 @@ describe('install', () => {
     const db = await emptyDatabase();
     const prefix = uniquePrefix();
     const results = await Promise.all(
-      [1, 2, 3].map(() =>
-        withClient(db, (c) => install(c, { tier: 'advanced', rolePrefix: prefix })),
-      ),
+      [1, 2, 3].map(() => withClient(db, (c) => install(c, { tier: 'advanced', rolePrefix: prefix }))),
     );
     expect(results.map((r) => r.applied.length).sort()).toEqual([0, 0, shipped.files.length]);
     await withClient(db, async (c) => {
-      expect(await count(c, 'select count(*) as n from pgwarden.migrations')).toBe(
-        shipped.files.length,
-      );
+      expect(await count(c, 'select count(*) as n from pgwarden.migrations')).toBe(shipped.files.length);
       expect(
-        await count(
-          c,
-          `select count(*) as n from logs.notification_log where event_type = 'pgwarden.installed'`,
-        ),
+        await count(c, `select count(*) as n from logs.notification_log where event_type = 'pgwarden.installed'`),
       ).toBe(1);
     });
   });
@@ -119,14 +100,12 @@ describe('install', () => {
       await install(c, { tier: 'advanced', rolePrefix: prefix, catalog: firstFileOnly });
       await c.query(`comment on table pgwarden.installation is null`);
       const stalePlan = planInstall(shipped, [], undefined, 'advanced');
-      await expect(
-        refuseForeignSchemas(c, stalePlan, shipped, roleNames(prefix)),
-      ).resolves.toBeUndefined();
+      await expect(refuseForeignSchemas(c, stalePlan, shipped, roleNames(prefix))).resolves.toBeUndefined();
       await c.query('create table pgwarden.not_ours (id int)');
       await c.query(`alter schema pgwarden owner to current_user`);
-      await expect(
-        refuseForeignSchemas(c, stalePlan, shipped, roleNames(prefix)),
-      ).rejects.toMatchObject({ code: 'PW213' });
+      await expect(refuseForeignSchemas(c, stalePlan, shipped, roleNames(prefix))).rejects.toMatchObject({
+        code: 'PW213',
+      });
     });
   });
 
@@ -158,9 +137,7 @@ describe('install', () => {
           i === 0 ? { ...f, sql: `${f.sql}\n-- edited`, sha256: 'a'.repeat(64) } : f,
         ),
       };
-      const err = await rejection(
-        install(c, { tier: 'advanced', rolePrefix: 'pgw_', catalog: edited }),
-      );
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_', catalog: edited }));
       expect(err.code).toBe('PW202');
       expect(err.message).toContain(shipped.files[0]!.name);
     });
@@ -169,13 +146,10 @@ describe('install', () => {
   it('refuses a ledger row whose hash was altered in the database (PW202)', async () => {
     const db = await installedDatabase();
     await withClient(db, async (c) => {
-      await c.query(
-        `update pgwarden.migrations set sha256 = $1 where module = 'core' and version = 2`,
-        ['0'.repeat(64)],
-      );
-      expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_' }))).code).toBe(
-        'PW202',
-      );
+      await c.query(`update pgwarden.migrations set sha256 = $1 where module = 'core' and version = 2`, [
+        '0'.repeat(64),
+      ]);
+      expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_' }))).code).toBe('PW202');
     });
   });
 
@@ -186,9 +160,7 @@ describe('install', () => {
         ...shipped,
         files: shipped.files.filter((f) => !(f.module === 'core' && f.version === 2)),
       };
-      const err = await rejection(
-        install(c, { tier: 'advanced', rolePrefix: 'pgw_', catalog: older }),
-      );
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_', catalog: older }));
       expect(err.code).toBe('PW203');
       expect(err.message).toContain('newer than the code');
     });
@@ -198,18 +170,14 @@ describe('install', () => {
     const db = await installedDatabase();
     await withClient(db, async (c) => {
       await c.query(`delete from pgwarden.migrations where module = 'core' and version = 1`);
-      expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_' }))).code).toBe(
-        'PW210',
-      );
+      expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_' }))).code).toBe('PW210');
     });
   });
 
   it('refuses another role prefix than the one installed (PW204)', async () => {
     const db = await installedDatabase();
     await withClient(db, async (c) => {
-      expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'other_' }))).code).toBe(
-        'PW204',
-      );
+      expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'other_' }))).code).toBe('PW204');
     });
   });
 
@@ -220,18 +188,16 @@ describe('install', () => {
       'create table fixture.b (id int);\nselect no_such_function();',
     ]);
     await withClient(db, async (c) => {
-      const err = await rejection(
-        install(c, { tier: 'advanced', rolePrefix: uniquePrefix(), catalog }),
-      );
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: uniquePrefix(), catalog }));
       expect(err.code).toBe('PW205');
       expect(err.sqlState).toBe('42883');
       expect(err.message).toContain('sql/fixture/0002_fixture_2.sql:2');
       const ledger = await readLedger(c);
       expect(ledger.filter((e) => e.module === 'fixture').map((e) => e.version)).toEqual([1]);
-      expect(
-        (await c.query(`select to_regclass('fixture.a') as a, to_regclass('fixture.b') as b`))
-          .rows[0],
-      ).toEqual({ a: 'fixture.a', b: null });
+      expect((await c.query(`select to_regclass('fixture.a') as a, to_regclass('fixture.b') as b`)).rows[0]).toEqual({
+        a: 'fixture.a',
+        b: null,
+      });
     });
   });
 
@@ -252,15 +218,12 @@ describe('install', () => {
           catalog,
           signal: controller.signal,
           onEvent: (e) => {
-            if (e.kind === 'install-file-started' && e.module === 'fixture' && e.version === 2)
-              controller.abort();
+            if (e.kind === 'install-file-started' && e.module === 'fixture' && e.version === 2) controller.abort();
           },
         }),
       );
       expect(err.code).toBe('PW002');
-      expect(
-        (await readLedger(c)).filter((e) => e.module === 'fixture').map((e) => e.version),
-      ).toEqual([1, 2]);
+      expect((await readLedger(c)).filter((e) => e.module === 'fixture').map((e) => e.version)).toEqual([1, 2]);
       const resumed = await install(c, { tier: 'advanced', rolePrefix: prefix, catalog });
       expect(resumed.applied.map((f) => `${f.module}/${f.version}`)).toEqual(['fixture/3']);
     });
@@ -282,10 +245,7 @@ describe('install', () => {
       onEvent: (e) => {
         if (e.kind === 'install-file-started' && e.module === 'fixture' && e.version === 2) {
           setTimeout(
-            () =>
-              void withClient(adminConnection(), (a) =>
-                a.query('select pg_terminate_backend($1)', [pid]),
-              ),
+            () => void withClient(adminConnection(), (a) => a.query('select pg_terminate_backend($1)', [pid])),
             200,
           );
         }
@@ -294,14 +254,9 @@ describe('install', () => {
     await expect(running).rejects.toBeTruthy();
     await victim.end().catch(() => undefined);
     await withClient(db, async (c) => {
-      expect(
-        (await readLedger(c)).filter((e) => e.module === 'fixture').map((e) => e.version),
-      ).toEqual([1]);
+      expect((await readLedger(c)).filter((e) => e.module === 'fixture').map((e) => e.version)).toEqual([1]);
       expect((await c.query(`select to_regclass('fixture.half') as t`)).rows[0].t).toBeNull();
-      const quick = catalogWithFixture([
-        'create schema fixture;',
-        'create table fixture.half (id int);',
-      ]);
+      const quick = catalogWithFixture(['create schema fixture;', 'create table fixture.half (id int);']);
       // The same version 2 with other SQL is refused only once recorded; here it was never recorded.
       const resumed = await install(c, { tier: 'advanced', rolePrefix: prefix, catalog: quick });
       expect(resumed.applied.map((f) => `${f.module}/${f.version}`)).toEqual(['fixture/2']);
@@ -314,9 +269,7 @@ describe('install', () => {
       extensions: ['pgwarden_no_such_extension'],
     });
     await withClient(db, async (c) => {
-      const err = await rejection(
-        install(c, { tier: 'advanced', rolePrefix: uniquePrefix(), catalog }),
-      );
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: uniquePrefix(), catalog }));
       expect(err.code).toBe('PW201');
       expect(await schemaExists(c, 'pgwarden')).toBe(false);
     });
@@ -335,9 +288,7 @@ describe('install', () => {
   it('refuses a role without CREATEROLE before changing anything (PW200)', async () => {
     const db = await emptyDatabase();
     const login = `nopriv_${uniquePrefix()}`;
-    await withClient(adminConnection(), (c) =>
-      c.query(`create role ${quoteIdent(login)} login password 'pw-nopriv'`),
-    );
+    await withClient(adminConnection(), (c) => c.query(`create role ${quoteIdent(login)} login password 'pw-nopriv'`));
     await withClient(db, (c) =>
       c.query(`grant create on database ${quoteIdent(db.database!)} to ${quoteIdent(login)}`),
     );

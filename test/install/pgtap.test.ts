@@ -7,8 +7,7 @@ const dir = new URL('../sql/', import.meta.url);
 const files = (await readdir(dir)).filter((f) => f.endsWith('.pgtap.sql')).sort();
 const pgtapAvailable = await withClient(
   adminConnection(),
-  async (c) =>
-    (await c.query(`select 1 from pg_available_extensions where name = 'pgtap'`)).rows.length > 0,
+  async (c) => (await c.query(`select 1 from pg_available_extensions where name = 'pgtap'`)).rows.length > 0,
 );
 
 // pgTAP ships with Debian's PostgreSQL (CI's PostgreSQL 15 leg), not with the embedded binaries.
@@ -26,9 +25,7 @@ describe.runIf(pgtapAvailable || process.env.PGWARDEN_EXPECT_PGTAP === '1')('pgT
         const lines = (Array.isArray(results) ? results : [results]).flatMap((r) =>
           r.rows.map((row: Record<string, unknown>) => String(Object.values(row)[0])),
         );
-        const failures = lines.filter(
-          (l) => l.startsWith('not ok') || l.startsWith('# Looks like'),
-        );
+        const failures = lines.filter((l) => l.startsWith('not ok') || l.startsWith('# Looks like'));
         expect(failures).toEqual([]);
         const plan = lines.find((l) => /^1\.\.\d+$/.test(l));
         expect(lines.filter((l) => l.startsWith('ok ')).length).toBe(Number(plan?.split('..')[1]));

@@ -7,8 +7,7 @@ import { emptyDatabase, installedDatabase, serverMajor, uniquePrefix } from '../
 const catalog = defaultCatalog();
 const schemas = [...new Set(catalog.modules.flatMap((m) => m.schemas))];
 // One snapshot per major: catalogs differ slightly (PostgreSQL 17 adds the MAINTAIN privilege).
-const snapshotFile = () =>
-  new URL(`../fixtures/schema-snapshot.pg${serverMajor()}.json`, import.meta.url);
+const snapshotFile = () => new URL(`../fixtures/schema-snapshot.pg${serverMajor()}.json`, import.meta.url);
 
 describe('installed schema', () => {
   it('matches the committed snapshot (set PGWARDEN_UPDATE_SNAPSHOT=1 to accept a change)', async () => {
@@ -28,9 +27,7 @@ describe('installed schema', () => {
     const previousFiles =
       released.length > 0 && released.length < catalog.files.length
         ? released
-        : catalog.modules.flatMap((m) =>
-            catalog.files.filter((f) => f.module === m.name).slice(0, -1),
-          );
+        : catalog.modules.flatMap((m) => catalog.files.filter((f) => f.module === m.name).slice(0, -1));
     const previous: Catalog = { modules: catalog.modules, files: previousFiles };
     const prefix = uniquePrefix();
     const upgraded = await emptyDatabase();
@@ -46,9 +43,7 @@ describe('installed schema', () => {
       return schemaSnapshot(c, { schemas, rolePrefix: prefix });
     });
     const fresh = await installedDatabase();
-    const freshSnap = await withClient(fresh, (c) =>
-      schemaSnapshot(c, { schemas, rolePrefix: 'pgw_' }),
-    );
+    const freshSnap = await withClient(fresh, (c) => schemaSnapshot(c, { schemas, rolePrefix: 'pgw_' }));
     expect(upgradedSnap).toEqual(freshSnap);
   });
 });

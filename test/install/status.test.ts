@@ -2,20 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { quoteIdent, withClient } from '../../src/db/client.js';
 import { defaultCatalog, getStatus, install } from '../../src/install/index.js';
 import { catalogWithFixture } from '../helpers/catalog.js';
-import {
-  adminConnection,
-  emptyDatabase,
-  installedDatabase,
-  serverMajor,
-  uniquePrefix,
-} from '../helpers/db.js';
+import { adminConnection, emptyDatabase, installedDatabase, serverMajor, uniquePrefix } from '../helpers/db.js';
 
 describe('getStatus', () => {
   it('shows tier, every module current, the server version and the tracked extensions', async () => {
     const db = await installedDatabase();
-    const status = await withClient(db, (c) =>
-      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }),
-    );
+    const status = await withClient(db, (c) => getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }));
     expect(status).toMatchObject({
       installed: true,
       tier: 'advanced',
@@ -29,11 +21,7 @@ describe('getStatus', () => {
         defaultCatalog().files.filter((f) => f.module === m.name).length,
       ]),
     );
-    expect(status.extensions.map((e) => e.name)).toEqual([
-      'pgcrypto',
-      'pgaudit',
-      'pg_stat_statements',
-    ]);
+    expect(status.extensions.map((e) => e.name)).toEqual(['pgcrypto', 'pgaudit', 'pg_stat_statements']);
     const pgcrypto = status.extensions.find((e) => e.name === 'pgcrypto');
     expect(pgcrypto?.installedVersion).toBeTruthy();
     expect(status.extensions.find((e) => e.name === 'pg_stat_statements')?.preloaded).toBe(true);
@@ -45,9 +33,7 @@ describe('getStatus', () => {
     'reports pgaudit available and preloaded where the server loads it',
     async () => {
       const db = await installedDatabase();
-      const status = await withClient(db, (c) =>
-        getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }),
-      );
+      const status = await withClient(db, (c) => getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }));
       expect(status.extensions.find((e) => e.name === 'pgaudit')).toMatchObject({
         available: true,
         preloaded: true,
@@ -57,13 +43,8 @@ describe('getStatus', () => {
 
   it('lists pending upgrades when the code ships newer files', async () => {
     const db = await installedDatabase();
-    const newer = catalogWithFixture([
-      'create schema fixture;',
-      'create table fixture.t (id int);',
-    ]);
-    const status = await withClient(db, (c) =>
-      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced', catalog: newer }),
-    );
+    const newer = catalogWithFixture(['create schema fixture;', 'create table fixture.t (id int);']);
+    const status = await withClient(db, (c) => getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced', catalog: newer }));
     expect(status.modules.find((m) => m.module === 'fixture')).toMatchObject({
       state: 'not-installed',
       pending: ['0001_fixture_1.sql', '0002_fixture_2.sql'],
@@ -75,9 +56,7 @@ describe('getStatus', () => {
         catalog: { ...newer, files: newer.files.slice(0, -1) },
       }),
     );
-    const after = await withClient(db, (c) =>
-      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced', catalog: newer }),
-    );
+    const after = await withClient(db, (c) => getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced', catalog: newer }));
     expect(after.modules.find((m) => m.module === 'fixture')).toMatchObject({
       state: 'upgrade-pending',
       installedVersion: 1,
@@ -88,9 +67,7 @@ describe('getStatus', () => {
   it('says what needs a superuser, and marks preload unknown for a role that cannot read it', async () => {
     const db = await emptyDatabase();
     const login = `ro_${uniquePrefix()}`;
-    await withClient(adminConnection(), (c) =>
-      c.query(`create role ${quoteIdent(login)} login password 'pw-ro'`),
-    );
+    await withClient(adminConnection(), (c) => c.query(`create role ${quoteIdent(login)} login password 'pw-ro'`));
     const status = await withClient({ ...db, user: login, password: 'pw-ro' }, (c) =>
       getStatus(c, { rolePrefix: uniquePrefix(), tier: 'basic' }),
     );

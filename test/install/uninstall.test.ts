@@ -2,13 +2,7 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { withClient } from '../../src/db/client.js';
 import { isPgwardenError } from '../../src/errors/index.js';
-import {
-  defaultCatalog,
-  install,
-  readLedger,
-  roleNames,
-  uninstall,
-} from '../../src/install/index.js';
+import { defaultCatalog, install, readLedger, roleNames, uninstall } from '../../src/install/index.js';
 import { emptyDatabase, installedDatabase, uniquePrefix } from '../helpers/db.js';
 
 const events = async (c: pg.ClientBase) =>
@@ -31,9 +25,7 @@ describe('uninstall', () => {
     const prefix = uniquePrefix();
     const db = await freshInstall(prefix);
     await withClient(db, async (c) => {
-      await c.query(
-        `select logs.log_event('test.marker', 'info', 'tester', null, null, '{"n": 1}')`,
-      );
+      await c.query(`select logs.log_event('test.marker', 'info', 'tester', null, null, '{"n": 1}')`);
       const before = await events(c);
       const result = await uninstall(c, { rolePrefix: prefix });
       expect(result.droppedSchemas).toContain('pgwarden');
@@ -48,9 +40,7 @@ describe('uninstall', () => {
         ).rows[0],
       ).toEqual({ t: null, f: null });
       expect(await events(c)).toBe(before + 1);
-      const last = (
-        await c.query(`select event_type from logs.notification_log order by id desc limit 1`)
-      ).rows[0];
+      const last = (await c.query(`select event_type from logs.notification_log order by id desc limit 1`)).rows[0];
       expect(last.event_type).toBe('pgwarden.uninstalled');
     });
   });
@@ -61,21 +51,16 @@ describe('uninstall', () => {
     await withClient(db, async (c) => {
       await uninstall(c, { rolePrefix: prefix });
       const kept = await events(c);
-      const maxId = Number(
-        (await c.query('select max(id) as m from logs.notification_log')).rows[0].m,
-      );
+      const maxId = Number((await c.query('select max(id) as m from logs.notification_log')).rows[0].m);
       const again = await install(c, { tier: 'advanced', rolePrefix: prefix });
       expect(again.applied.length).toBe(defaultCatalog().files.length);
       expect(await events(c)).toBe(kept + 1);
-      const newest = (
-        await c.query(`select id, event_type from logs.notification_log order by id desc limit 1`)
-      ).rows[0];
+      const newest = (await c.query(`select id, event_type from logs.notification_log order by id desc limit 1`))
+        .rows[0];
       expect(Number(newest.id)).toBeGreaterThan(maxId);
       expect(newest.event_type).toBe('pgwarden.installed');
       const owner = (
-        await c.query(
-          `select relowner::regrole::text as o from pg_class where oid = 'logs.notification_log'::regclass`,
-        )
+        await c.query(`select relowner::regrole::text as o from pg_class where oid = 'logs.notification_log'::regclass`)
       ).rows[0].o;
       expect(owner).toBe(roleNames(prefix).owner);
     });
@@ -97,10 +82,9 @@ describe('uninstall', () => {
     await withClient(db, async (c) => {
       const result = await uninstall(c, { rolePrefix: prefix, purge: true, confirm: true });
       expect(result.keptTables).toEqual([]);
-      expect(
-        (await c.query(`select nspname from pg_namespace where nspname in ('logs', 'pgwarden')`))
-          .rows,
-      ).toEqual([]);
+      expect((await c.query(`select nspname from pg_namespace where nspname in ('logs', 'pgwarden')`)).rows).toEqual(
+        [],
+      );
     });
   });
 

@@ -8,10 +8,7 @@ import { paint, printJson } from '../output.js';
  * `pgwarden demo [--keep]`: the tour, always on the embedded cluster (never on DATABASE_URL: it
  * creates and drops databases). Exit 1 when any check of the tour fails.
  */
-export async function demoCommand(
-  ctx: CliContext,
-  flags: GlobalFlags & { keep?: boolean },
-): Promise<number> {
+export async function demoCommand(ctx: CliContext, flags: GlobalFlags & { keep?: boolean }): Promise<number> {
   const base = await configFor(ctx, flags);
   const config = { ...base, database: { ...base.database, url: undefined } };
   const { output } = ctx;
@@ -27,9 +24,7 @@ export async function demoCommand(
     const print = (s: DemoSection) => {
       if (output.json) return;
       output.out('');
-      output.out(
-        `${paint(output, 'bold', s.title)} ${paint(output, 'dim', `(${Math.round(s.ms)} ms)`)}`,
-      );
+      output.out(`${paint(output, 'bold', s.title)} ${paint(output, 'dim', `(${Math.round(s.ms)} ms)`)}`);
       for (const line of s.lines) output.out(`  ${line}`);
       for (const c of s.checks)
         output.out(`  ${c.ok ? paint(output, 'green', '✓') : paint(output, 'red', '✗')} ${c.text}`);
@@ -58,9 +53,7 @@ export async function demoCommand(
         `${failed.length === 0 ? paint(output, 'green', 'All') : paint(output, 'red', `${failed.length} of`)} ${checks.length} checks ${failed.length === 0 ? 'passed' : 'failed'} in ${seconds} s.`,
       );
       if (keep) {
-        output.out(
-          `The cluster keeps running. Connect with:\n  ${psql}\nStop it with: pgwarden down`,
-        );
+        output.out(`The cluster keeps running. Connect with:\n  ${psql}\nStop it with: pgwarden down`);
       }
     }
     return failed.length === 0 ? 0 : 1;

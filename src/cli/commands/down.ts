@@ -15,12 +15,7 @@ export async function downCommand(ctx: CliContext, flags: GlobalFlags): Promise<
   let stopped: 'up' | 'cluster' | 'nothing' = 'nothing';
   if (pid !== undefined) {
     process.kill(pid, 'SIGTERM');
-    for (
-      let i = 0;
-      i < 300 && (await runningUpPid(ctx.cwd, config.embedded.dir)) !== undefined;
-      i++
-    )
-      await sleep(100);
+    for (let i = 0; i < 300 && (await runningUpPid(ctx.cwd, config.embedded.dir)) !== undefined; i++) await sleep(100);
     stopped = 'up';
   }
   if ((await cluster.status()).running) {
@@ -28,9 +23,6 @@ export async function downCommand(ctx: CliContext, flags: GlobalFlags): Promise<
     if (stopped === 'nothing') stopped = 'cluster';
   }
   if (ctx.output.json) printJson(ctx.output, { ok: true, stopped });
-  else
-    ctx.output.out(
-      stopped === 'nothing' ? 'No embedded cluster is running.' : 'Stopped the embedded cluster.',
-    );
+  else ctx.output.out(stopped === 'nothing' ? 'No embedded cluster is running.' : 'Stopped the embedded cluster.');
   return 0;
 }

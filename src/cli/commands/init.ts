@@ -7,10 +7,7 @@ import type { CliContext, GlobalFlags } from '../context.js';
 import { printJson } from '../output.js';
 
 /** `pgwarden init [--force]`: writes a commented starter `pgwarden.config.yaml`. */
-export async function initCommand(
-  ctx: CliContext,
-  flags: GlobalFlags & { force?: boolean },
-): Promise<number> {
+export async function initCommand(ctx: CliContext, flags: GlobalFlags & { force?: boolean }): Promise<number> {
   const path = flags.config ?? join(ctx.cwd, 'pgwarden.config.yaml');
   try {
     await writeFile(path, starterConfigYaml, { flag: flags.force ? 'w' : 'wx', mode: 0o644 });

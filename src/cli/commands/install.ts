@@ -14,8 +14,7 @@ export async function installCommand(ctx: CliContext, flags: InstallFlags): Prom
   const config = await configFor(ctx, flags, { install: { tier } });
   const { output } = ctx;
   return withDatabase(ctx, config, async (db) => {
-    if (!output.json)
-      output.out(`${paint(output, 'bold', 'pgwarden install')} → ${db.description}`);
+    if (!output.json) output.out(`${paint(output, 'bold', 'pgwarden install')} → ${db.description}`);
     const onEvent = (event: InstallEvent) => {
       if (output.json) return;
       if (event.kind === 'install-planned') printPlan(ctx, event.plan, flags.dryRun === true);
@@ -65,9 +64,7 @@ function printPlan(ctx: CliContext, plan: InstallPlan, dryRun: boolean): void {
   output.out(`Plan (tier ${tiers})${dryRun ? ' — dry run, nothing will be applied' : ''}:`);
   if (plan.files.length === 0) output.out('  nothing to apply');
   for (const step of plan.modules)
-    output.out(
-      `  ${step.module}: ${step.from === 0 ? 'install' : `upgrade from ${step.from}`} to ${step.to}`,
-    );
+    output.out(`  ${step.module}: ${step.from === 0 ? 'install' : `upgrade from ${step.from}`} to ${step.to}`);
   for (const file of plan.files)
     output.out(
       `    ${file.module}/${file.name}${file.privileged ? paint(output, 'dim', ' (as installing role)') : ''}`,

@@ -51,11 +51,8 @@ export async function statusCommand(ctx: CliContext, flags: GlobalFlags): Promis
       ).join('\n'),
     );
     output.out('');
-    output.out(
-      `roles       ${status.roles.map((r) => `${r.name}${r.exists ? '' : ' (missing)'}`).join(', ')}`,
-    );
-    if (status.retainedTables.length)
-      output.out(`retained    ${status.retainedTables.join(', ')} (kept by uninstall)`);
+    output.out(`roles       ${status.roles.map((r) => `${r.name}${r.exists ? '' : ' (missing)'}`).join(', ')}`);
+    if (status.retainedTables.length) output.out(`retained    ${status.retainedTables.join(', ')} (kept by uninstall)`);
     if (status.needsSuperuser.length) {
       output.out('needs a superuser or the platform admin:');
       for (const need of status.needsSuperuser) output.out(`  - ${need}`);

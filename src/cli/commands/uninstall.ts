@@ -30,13 +30,10 @@ export async function uninstallCommand(ctx: CliContext, flags: UninstallFlags): 
     output.out(`${paint(output, 'bold', 'pgwarden uninstall')} — ${db.description}`);
     output.out(`dropped schemas  ${result.droppedSchemas.join(', ') || '(none)'}`);
     output.out(`dropped roles    ${result.droppedRoles.join(', ') || '(none)'}`);
-    for (const kept of result.keptRoles)
-      output.out(`kept role        ${kept.name}: ${kept.reason}`);
+    for (const kept of result.keptRoles) output.out(`kept role        ${kept.name}: ${kept.reason}`);
     if (result.keptTables.length) {
       output.out(`kept with data   ${result.keptTables.join(', ')}`);
-      output.out(
-        '                 (a reinstall adopts them; `uninstall --purge --yes` deletes them)',
-      );
+      output.out('                 (a reinstall adopts them; `uninstall --purge --yes` deletes them)');
     }
     return 0;
   });

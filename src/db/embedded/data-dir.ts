@@ -102,11 +102,7 @@ async function prepareAsRoot(dataDir: string, logFile: string, user: ServerUser)
  * @example
  * await prepareDataDir('/var/tmp/pgwarden/data', '/var/tmp/pgwarden/server.log', undefined);
  */
-export async function prepareDataDir(
-  dataDir: string,
-  logFile: string,
-  user: ServerUser | undefined,
-): Promise<void> {
+export async function prepareDataDir(dataDir: string, logFile: string, user: ServerUser | undefined): Promise<void> {
   assertSafePath(dataDir);
   try {
     if (user) return await prepareAsRoot(dataDir, logFile, user);
@@ -116,14 +112,10 @@ export async function prepareDataDir(
     if (names.length === 0) await chmod(dataDir, 0o700);
   } catch (err) {
     if (err instanceof PgwardenError) throw err;
-    throw new PgwardenError(
-      ErrorCodes.EMBEDDED_DIR_UNUSABLE,
-      `Cannot prepare the data directory ${dataDir}`,
-      {
-        detail: (err as Error).message,
-        hint: 'choose a writable location for the data directory',
-        cause: err,
-      },
-    );
+    throw new PgwardenError(ErrorCodes.EMBEDDED_DIR_UNUSABLE, `Cannot prepare the data directory ${dataDir}`, {
+      detail: (err as Error).message,
+      hint: 'choose a writable location for the data directory',
+      cause: err,
+    });
   }
 }

@@ -23,10 +23,7 @@ export interface InitdbOptions {
  * Writes the password file in a private temp directory beside the data directory (reachable by
  * the server user, unlike a root-only TMPDIR), so the password never appears on a command line.
  */
-async function withPasswordFile<T>(
-  options: InitdbOptions,
-  use: (file: string) => Promise<T>,
-): Promise<T> {
+async function withPasswordFile<T>(options: InitdbOptions, use: (file: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(dirname(options.dataDir), '.initdb-'));
   try {
     const file = join(dir, 'pwfile');
@@ -56,11 +53,9 @@ async function withPasswordFile<T>(
  */
 export async function runInitdb(options: InitdbOptions): Promise<void> {
   if (/[\r\n\0]/.test(options.password)) {
-    throw new PgwardenError(
-      ErrorCodes.EMBEDDED_START_FAILED,
-      'The superuser password contains a line break or NUL',
-      { hint: 'choose a single-line password' },
-    );
+    throw new PgwardenError(ErrorCodes.EMBEDDED_START_FAILED, 'The superuser password contains a line break or NUL', {
+      hint: 'choose a single-line password',
+    });
   }
   const result = await withPasswordFile(options, (pwfile) =>
     runCommand(
@@ -87,14 +82,10 @@ export async function runInitdb(options: InitdbOptions): Promise<void> {
     ),
   );
   if (result.code !== 0) {
-    throw new PgwardenError(
-      ErrorCodes.EMBEDDED_START_FAILED,
-      `initdb failed for ${options.dataDir}`,
-      {
-        detail: tailLines(result.output, 20),
-        hint: 'check that the data directory is empty and writable by the server user',
-      },
-    );
+    throw new PgwardenError(ErrorCodes.EMBEDDED_START_FAILED, `initdb failed for ${options.dataDir}`, {
+      detail: tailLines(result.output, 20),
+      hint: 'check that the data directory is empty and writable by the server user',
+    });
   }
 }
 
@@ -105,10 +96,7 @@ export async function runInitdb(options: InitdbOptions): Promise<void> {
  * @example
  * await ensureSettingsInclude('/var/tmp/pgwarden/data', undefined);
  */
-export async function ensureSettingsInclude(
-  dataDir: string,
-  user: ServerUser | undefined,
-): Promise<void> {
+export async function ensureSettingsInclude(dataDir: string, user: ServerUser | undefined): Promise<void> {
   const confPath = join(dataDir, 'postgresql.conf');
   const text = await readFile(confPath, 'utf8');
   if (text.split('\n').some((line) => line.trim() === INCLUDE_LINE)) return;

@@ -4,12 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import { writeFileAtomic } from './atomic-write.js';
-import {
-  assertBinaries,
-  detectPreloadLibraries,
-  readServerMajor,
-  resolveEmbeddedBindir,
-} from './binaries.js';
+import { assertBinaries, detectPreloadLibraries, readServerMajor, resolveEmbeddedBindir } from './binaries.js';
 import type { ClusterConnection, ClusterStatus, LocalClusterOptions } from './cluster-options.js';
 import { readClusterState, stateFileOf, writeClusterState } from './cluster-state.js';
 import { prepareDataDir, type ServerUser } from './data-dir.js';
@@ -26,8 +21,7 @@ const DEFAULT_SUPERUSER = 'postgres';
 const DEFAULT_OS_USER = 'postgres';
 /** One try plus three retries when another process grabs the free port first. */
 const START_ATTEMPTS = 4;
-const PORT_TAKEN =
-  /could not bind IPv[46] address|Address already in use|could not create any TCP\/IP sockets/;
+const PORT_TAKEN = /could not bind IPv[46] address|Address already in use|could not create any TCP\/IP sockets/;
 /** Backends of a SIGKILLed postmaster can hold its shared memory for a moment. */
 const MEMORY_BUSY = /pre-existing shared memory block .* is still in use/;
 /** Another process started the server on this data directory at the same moment. */
@@ -150,14 +144,10 @@ export class LocalCluster {
       const portTaken = this.#options.port === undefined && PORT_TAKEN.test(failure);
       const memoryBusy = MEMORY_BUSY.test(failure);
       if (attempt >= START_ATTEMPTS || !(portTaken || memoryBusy)) {
-        throw new PgwardenError(
-          ErrorCodes.EMBEDDED_START_FAILED,
-          `PostgreSQL did not start on ${this.dataDir}`,
-          {
-            detail: tailLines(failure, 20),
-            hint: `see ${this.logFile} for the full server log`,
-          },
-        );
+        throw new PgwardenError(ErrorCodes.EMBEDDED_START_FAILED, `PostgreSQL did not start on ${this.dataDir}`, {
+          detail: tailLines(failure, 20),
+          hint: `see ${this.logFile} for the full server log`,
+        });
       }
       this.#log(portTaken ? `port ${port} was taken; retrying` : 'shared memory busy; retrying');
       if (memoryBusy) await sleep(500);
@@ -211,11 +201,9 @@ export class LocalCluster {
   async connection(): Promise<ClusterConnection> {
     const current = await this.status();
     if (!current.running) {
-      throw new PgwardenError(
-        ErrorCodes.EMBEDDED_NOT_RUNNING,
-        `No PostgreSQL server is running on ${this.dataDir}`,
-        { hint: 'start it first (pgwarden up)' },
-      );
+      throw new PgwardenError(ErrorCodes.EMBEDDED_NOT_RUNNING, `No PostgreSQL server is running on ${this.dataDir}`, {
+        hint: 'start it first (pgwarden up)',
+      });
     }
     const state = await readClusterState(this.dataDir);
     const password = this.#options.password ?? state?.password;
@@ -293,11 +281,7 @@ export class LocalCluster {
   }
 
   /** One pg_ctl start on `port`; undefined on success, else the log lines explaining why not. */
-  async #startOnce(
-    target: PgCtlTarget,
-    port: number,
-    preload: string[],
-  ): Promise<string | undefined> {
+  async #startOnce(target: PgCtlTarget, port: number, preload: string[]): Promise<string | undefined> {
     const settings = buildSettings({
       port,
       preload,

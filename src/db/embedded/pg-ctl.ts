@@ -31,11 +31,7 @@ function run(target: PgCtlTarget, args: string[]): Promise<RunCommandResult> {
  * @example
  * const { code } = await pgCtlStart({ bindir, dataDir, user: undefined }, logFile, 54321);
  */
-export function pgCtlStart(
-  target: PgCtlTarget,
-  logFile: string,
-  port: number,
-): Promise<RunCommandResult> {
+export function pgCtlStart(target: PgCtlTarget, logFile: string, port: number): Promise<RunCommandResult> {
   return run(target, [
     'start',
     '-D',
@@ -57,18 +53,6 @@ export function pgCtlStart(
  * @example
  * await pgCtlStop({ bindir, dataDir, user: undefined }, 'fast');
  */
-export function pgCtlStop(
-  target: PgCtlTarget,
-  mode: 'fast' | 'immediate',
-): Promise<RunCommandResult> {
-  return run(target, [
-    'stop',
-    '-D',
-    target.dataDir,
-    '-m',
-    mode,
-    '-w',
-    '-t',
-    String(PG_CTL_TIMEOUT_SECONDS),
-  ]);
+export function pgCtlStop(target: PgCtlTarget, mode: 'fast' | 'immediate'): Promise<RunCommandResult> {
+  return run(target, ['stop', '-D', target.dataDir, '-m', mode, '-w', '-t', String(PG_CTL_TIMEOUT_SECONDS)]);
 }

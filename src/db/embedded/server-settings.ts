@@ -68,9 +68,7 @@ export function buildSettings(input: SettingsInput): Map<string, SettingValue> {
     if (!NAME.test(name)) throw invalid(`bad setting name "${name}"`);
     settings.set(name.toLowerCase(), value);
   }
-  const preload = [
-    ...new Set([...input.preload, ...splitList(settings.get('shared_preload_libraries'))]),
-  ];
+  const preload = [...new Set([...input.preload, ...splitList(settings.get('shared_preload_libraries'))])];
   settings.set('shared_preload_libraries', preload.join(','));
   if (input.ephemeral) {
     // Throwaway clusters trade crash safety for speed; never use for data you keep.
