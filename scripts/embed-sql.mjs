@@ -9,7 +9,9 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// --root <dir> embeds another tree (the tests use it on a scratch copy).
+const rootArg = process.argv.indexOf('--root');
+const root = rootArg > 0 ? process.argv[rootArg + 1] : join(dirname(fileURLToPath(import.meta.url)), '..');
 const sqlDir = join(root, 'sql');
 const releasedPath = join(sqlDir, 'released.json');
 const outPath = join(root, 'src/install/generated/catalog.ts');

@@ -81,6 +81,13 @@ describe('pgwarden up / down', () => {
     expect(up.code).toBe(0);
     expect(up.stdout).toContain('"up-stopping"');
     await expect(selectOne(state.port, state)).rejects.toThrow();
+    // stderr carries pino's JSON events, and never the cluster's password.
+    const events = up.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind?: string });
+    expect(events.map((e) => e.kind)).toEqual(['up-ready', 'up-stopping']);
+    expect(up.stderr).not.toContain(state.password);
   });
 
   it('stops cleanly with exit 0 on Ctrl-C', async () => {

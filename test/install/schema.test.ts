@@ -10,7 +10,7 @@ const schemas = [...new Set(catalog.modules.flatMap((m) => m.schemas))];
 const snapshotFile = () => new URL(`../fixtures/schema-snapshot.pg${serverMajor()}.json`, import.meta.url);
 
 describe('installed schema', () => {
-  it('matches the committed snapshot (set PGWARDEN_UPDATE_SNAPSHOT=1 to accept a change)', async () => {
+  it('matches the committed snapshot for this PostgreSQL major [F-12] (PGWARDEN_UPDATE_SNAPSHOT=1 accepts a change)', async () => {
     const db = await installedDatabase();
     const actual = await withClient(db, (c) => schemaSnapshot(c, { schemas, rolePrefix: 'pgw_' }));
     if (process.env.PGWARDEN_UPDATE_SNAPSHOT === '1') {

@@ -2,6 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { withClient } from '../../db/index.js';
 import { getStatus } from '../../install/index.js';
+import { createLogger } from '../../logger/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint } from '../output.js';
 
@@ -15,6 +16,8 @@ export const upPidFile = (cwd: string, dir: string): string => join(resolve(cwd,
 export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<number> {
   const config = await configFor(ctx, flags);
   const { output } = ctx;
+  // Structured events (JSON lines, secrets redacted) go to stderr; the human summary to stdout.
+  const log = createLogger({ level: config.log.level, name: 'pgwarden-up' });
   return withDatabase(ctx, config, async (db) => {
     const pidFile = upPidFile(ctx.cwd, config.embedded.dir);
     if (db.cluster) await writeFile(pidFile, `${process.pid}\n`);
@@ -29,6 +32,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
         installed: status.installed ? status.tier : null,
         server: status.server.version,
       };
+      log.info(ready, 'pgwarden up is ready');
       if (output.json) output.out(JSON.stringify(ready));
       else {
         output.out(`${paint(output, 'green', 'up')}: ${db.description} (PostgreSQL ${status.server.version})`);
@@ -54,6 +58,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
       } finally {
         clearInterval(keepAlive);
       }
+      log.info({ kind: 'up-stopping', reason: 'signal' }, 'pgwarden up is stopping');
       if (!output.json) output.out('stopping…');
       else output.out(JSON.stringify({ kind: 'up-stopping' }));
       return 0;
