@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.pgwarden/**', 'src/install/generated/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.pgwarden/**', '.ci/**', 'src/install/generated/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
