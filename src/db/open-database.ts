@@ -3,6 +3,14 @@ import { dirname, join, resolve } from 'node:path';
 import type { PgwardenConfig } from '../config/index.js';
 import { type ConnectionConfig, quoteIdent, withClient } from './client.js';
 import type { LocalCluster } from './embedded/index.js';
+import {
+  addLease,
+  clearStopWhenIdle,
+  markStopWhenIdle,
+  releaseLease,
+  stopWhenIdleRequested,
+  withLifecycleLock,
+} from './embedded-lifecycle.js';
 import { resolveTarget } from './target.js';
 
 /** A database to work on, with what it takes to let go of it. */
@@ -48,10 +56,15 @@ export async function openDatabase(config: PgwardenConfig, options: OpenDatabase
     };
   }
   const cluster = await embeddedCluster(config, options);
-  const before = await cluster.status();
-  await cluster.init();
-  const conn = await cluster.start();
-  const startedCluster = !before.running;
+  const dir = dirname(cluster.dataDir);
+  // Under the lifecycle lock: two processes never initdb or start the same cluster at once.
+  const { conn, startedCluster } = await withLifecycleLock(dir, async () => {
+    const before = await cluster.status();
+    await addLease(dir);
+    const started = await cluster.start();
+    if (!before.running) await clearStopWhenIdle(dir);
+    return { conn: started, startedCluster: !before.running };
+  });
   const database = options.database ?? config.database.name;
   const admin = {
     host: conn.host,
@@ -64,7 +77,8 @@ export async function openDatabase(config: PgwardenConfig, options: OpenDatabase
     const exists = await client.query('select 1 from pg_catalog.pg_database where datname = $1', [database]);
     if (exists.rows.length === 0)
       await client.query(`create database ${quoteIdent(database)}`).catch((err) => {
-        if ((err as { code?: string }).code !== '42P04') throw err; // created meanwhile by another process
+        // Created meanwhile by another process: 42P04, or 23505 when both inserted at once.
+        if (!['42P04', '23505'].includes((err as { code?: string }).code ?? '')) throw err;
       });
   });
   await writePgpass(cluster, conn.port, conn.user, conn.password);
@@ -78,10 +92,24 @@ export async function openDatabase(config: PgwardenConfig, options: OpenDatabase
     description: `embedded PostgreSQL at 127.0.0.1:${conn.port}/${database}`,
     cluster,
     startedCluster,
-    close: async () => {
-      if (startedCluster) await cluster.stop();
-    },
+    close: () => releaseCluster(cluster, startedCluster),
   };
+}
+
+// The process that started the cluster stops it when it is the last user; if others still use
+// it, the last of them does (see embedded-lifecycle.ts). Attachers leave it running otherwise.
+async function releaseCluster(cluster: LocalCluster, startedCluster: boolean): Promise<void> {
+  const dir = dirname(cluster.dataDir);
+  await withLifecycleLock(dir, async () => {
+    const others = await releaseLease(dir);
+    if (!startedCluster && !(await stopWhenIdleRequested(dir))) return;
+    if (others > 0) {
+      await markStopWhenIdle(dir);
+      return;
+    }
+    await cluster.stop();
+    await clearStopWhenIdle(dir);
+  });
 }
 
 /** The embedded cluster object for a config (not started). */

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname } from 'node:path';
 import { embeddedCluster } from '../../db/index.js';
+import { clearStopWhenIdle, withLifecycleLock } from '../../db/embedded-lifecycle.js';
 import { type CliContext, configFor, type GlobalFlags } from '../context.js';
 import { printJson } from '../output.js';
 import { runningUpPid } from './up.js';
@@ -18,10 +20,14 @@ export async function downCommand(ctx: CliContext, flags: GlobalFlags): Promise<
     for (let i = 0; i < 300 && (await runningUpPid(ctx.cwd, config.embedded.dir)) !== undefined; i++) await sleep(100);
     stopped = 'up';
   }
-  if ((await cluster.status()).running) {
-    await cluster.stop();
-    if (stopped === 'nothing') stopped = 'cluster';
-  }
+  const dir = dirname(cluster.dataDir);
+  await withLifecycleLock(dir, async () => {
+    if ((await cluster.status()).running) {
+      await cluster.stop();
+      if (stopped === 'nothing') stopped = 'cluster';
+    }
+    await clearStopWhenIdle(dir);
+  });
   if (ctx.output.json) printJson(ctx.output, { ok: true, stopped });
   else ctx.output.out(stopped === 'nothing' ? 'No embedded cluster is running.' : 'Stopped the embedded cluster.');
   return 0;
