@@ -17,13 +17,8 @@ const dir = await mkdtemp(join(tmpdir(), 'pgwarden-bench-'));
 const cluster = new LocalCluster({ dataDir: join(dir, 'data'), ephemeral: true });
 await cluster.init();
 const conn = await cluster.start();
-const admin = {
-  host: conn.host,
-  port: conn.port,
-  user: conn.user,
-  password: conn.password,
-  database: 'postgres',
-};
+// ClusterConnection already points at the maintenance database 'postgres'.
+const admin = { ...conn };
 const catalog = defaultCatalog();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

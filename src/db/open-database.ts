@@ -66,13 +66,8 @@ export async function openDatabase(config: PgwardenConfig, options: OpenDatabase
     return { conn: started, startedCluster: !before.running };
   });
   const database = options.database ?? config.database.name;
-  const admin = {
-    host: conn.host,
-    port: conn.port,
-    user: conn.user,
-    password: conn.password,
-    database: 'postgres',
-  };
+  // ClusterConnection already points at the maintenance database 'postgres'.
+  const admin = { ...conn };
   await withClient(admin, async (client) => {
     const exists = await client.query('select 1 from pg_catalog.pg_database where datname = $1', [database]);
     if (exists.rows.length === 0)

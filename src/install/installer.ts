@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TierName } from '../config/index.js';
-import { quoteIdent } from '../db/client.js';
+import { quoteIdent, withTransaction } from '../db/client.js';
 import { wrapPgError } from '../db/pg-errors.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import type { Catalog, MigrationFile } from './catalog.js';
@@ -131,8 +131,7 @@ async function applyFile(
   tier: TierName,
   catalog: Catalog,
 ): Promise<void> {
-  await client.query('begin');
-  try {
+  await withTransaction(client, async () => {
     if (!file.privileged) {
       await ensureOwnerCanCreate(client, roles);
       await adoptKeptTables(client, catalog, file.module, roles);
@@ -159,11 +158,7 @@ async function applyFile(
       `insert into pgwarden.installation (tier, role_prefix, pgwarden_version) values ($1, $2, $3) on conflict (singleton) do nothing`,
       [tier, options.rolePrefix, options.version ?? pgwardenVersion],
     );
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw wrapPgError(err);
-  }
+  }).catch((err) => Promise.reject(wrapPgError(err)));
 }
 
 // Database ACLs are not copied by CREATE DATABASE … TEMPLATE, so a database cloned from an
@@ -205,8 +200,7 @@ async function recordInstallation(
   applied: number,
   options: InstallOptions,
 ): Promise<void> {
-  await client.query('begin');
-  try {
+  await withTransaction(client, async () => {
     await client.query(`select pg_catalog.set_config('role', $1, true)`, [roleNames(options.rolePrefix).owner]);
     await client.query(
       `update pgwarden.installation set tier = $1, pgwarden_version = $2, updated_at = pg_catalog.clock_timestamp()`,
@@ -230,11 +224,7 @@ async function recordInstallation(
         ],
       );
     }
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw wrapPgError(err);
-  }
+  }).catch((err) => Promise.reject(wrapPgError(err)));
 }
 
 function migrationError(file: MigrationFile, sql: string, err: unknown): PgwardenError {

@@ -36,13 +36,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   await cluster.init();
   const conn = await cluster.start();
-  const admin = {
-    host: conn.host,
-    port: conn.port,
-    user: conn.user,
-    password: conn.password,
-    database: 'postgres',
-  };
+  // ClusterConnection already points at the maintenance database 'postgres'.
+  const admin = { ...conn };
   await withClient(admin, async (c) => {
     await c.query(`create database ${templateDatabase}`);
   });
