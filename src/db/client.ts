@@ -63,3 +63,25 @@ export function quoteLiteral(value: string): string {
   if (value.includes('\0')) throw new Error('NUL byte in SQL literal');
   return `'${value.replaceAll("'", "''")}'`;
 }
+
+/**
+ * Sets a session setting for the duration of `fn` and restores the caller's value afterwards, so
+ * library calls leave a borrowed connection as they found it.
+ *
+ * @example
+ * await withSessionSetting(client, 'statement_timeout', '0', () => longMigration(client));
+ */
+export async function withSessionSetting<T>(
+  client: pg.ClientBase,
+  name: string,
+  value: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const { rows } = await client.query<{ v: string }>('select pg_catalog.current_setting($1) as v', [name]);
+  await client.query('select pg_catalog.set_config($1, $2, false)', [name, value]);
+  try {
+    return await fn();
+  } finally {
+    await client.query('select pg_catalog.set_config($1, $2, false)', [name, rows[0]?.v ?? '']).catch(() => undefined);
+  }
+}

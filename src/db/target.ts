@@ -27,6 +27,23 @@ const sslFromMode = (mode: string | undefined): ConnectionConfig['ssl'] => {
 };
 
 /**
+ * node-postgres reads `sslmode` in a URL its own way by default (require and verify-ca behave as
+ * verify-full, with a multi-line warning on stderr). Users write libpq URIs, so pgwarden asks for
+ * libpq's meaning: require encrypts without verifying, verify-ca checks the CA from sslrootcert,
+ * verify-full also checks the host name.
+ */
+function withLibpqSslSemantics(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.searchParams.has('sslmode') || parsed.searchParams.has('uselibpqcompat')) return url;
+    parsed.searchParams.set('uselibpqcompat', 'true');
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
  * Picks the database the way libpq tools do: `--database-url` / `database.url` (which
  * `DATABASE_URL` feeds), then the `PG*` environment variables, else the embedded cluster.
  *
@@ -46,7 +63,7 @@ export function resolveTarget(
   if (url) {
     return {
       kind: 'url',
-      connection: { connectionString: url, ...timeouts },
+      connection: { connectionString: withLibpqSslSemantics(url), ...timeouts },
       description: maskUrl(url),
     };
   }

@@ -45,6 +45,8 @@ export const ErrorCodes = {
   EMBEDDED_NOT_RUNNING: 'PW153',
   /** The data directory was created by another PostgreSQL major version. */
   EMBEDDED_VERSION_MISMATCH: 'PW154',
+  /** `pgwarden up` is already running on this directory; a second one would fight it for the cluster. */
+  EMBEDDED_ALREADY_UP: 'PW155',
 
   // PW2xx — installer
   /** The connected role lacks a privilege the install needs (listed in `detail`). */
@@ -75,6 +77,10 @@ export const ErrorCodes = {
   INSTALL_SCHEMA_CONFLICT: 'PW213',
   /** `uninstall --purge` needs `--yes`: it deletes audit and security-event data for good. */
   INSTALL_PURGE_UNCONFIRMED: 'PW214',
+  /** Uninstall would remove or change objects that are not pgwarden's (listed); nothing was removed. */
+  INSTALL_FOREIGN_OBJECTS: 'PW215',
+  /** A pgwarden role already exists with attributes or members pgwarden did not give it. */
+  INSTALL_ROLE_CONFLICT: 'PW216',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

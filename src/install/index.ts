@@ -1,7 +1,14 @@
 export { type Catalog, type MigrationFile, type ModuleDefinition, moduleFiles, validateCatalog } from './catalog.js';
 export { defaultCatalog, lastReleasedVersion, pgwardenVersion } from './default-catalog.js';
 export { type InstallEvent, type InstallOptions, type InstallResult, install } from './installer.js';
-export { type InstallationRow, type LedgerEntry, readInstallation, readLedger, verifyLedger } from './ledger.js';
+export {
+  type InstallationRow,
+  type LedgerEntry,
+  readInstallation,
+  readLedger,
+  readRetainedTables,
+  verifyLedger,
+} from './ledger.js';
 export { moduleDefinitions } from './modules.js';
 export { type InstallPlan, type ModuleStep, planInstall } from './plan.js';
 export { type RoleKey, type RoleNames, roleKeys, roleNames } from './roles.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TierName } from '../config/index.js';
-import { quoteIdent, withTransaction } from '../db/client.js';
+import { quoteIdent, withSessionSetting, withTransaction } from '../db/client.js';
 import { wrapPgError } from '../db/pg-errors.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import type { Catalog, MigrationFile } from './catalog.js';
@@ -8,7 +8,7 @@ import { defaultCatalog, pgwardenVersion } from './default-catalog.js';
 import { readInstallation, readLedger, verifyLedger } from './ledger.js';
 import { withInstallLock } from './lock.js';
 import { type InstallPlan, planInstall } from './plan.js';
-import { preflight, refuseForeignSchemas } from './preflight.js';
+import { preflight, refuseForeignRoles, refuseForeignSchemas } from './preflight.js';
 import { renderSql } from './render-sql.js';
 import { type RoleNames, roleNames } from './roles.js';
 import { readServerFacts, type ServerFacts } from './server-facts.js';
@@ -55,10 +55,14 @@ export interface InstallResult {
  * await withClient(connection, (client) => install(client, { tier: 'standard', rolePrefix: 'pgw_' }));
  */
 export async function install(client: pg.ClientBase, options: InstallOptions): Promise<InstallResult> {
+  // Migrations may run long; the caller's statement_timeout is restored afterwards.
+  return withSessionSetting(client, 'statement_timeout', '0', () => runInstall(client, options));
+}
+
+async function runInstall(client: pg.ClientBase, options: InstallOptions): Promise<InstallResult> {
   const catalog = options.catalog ?? defaultCatalog();
   const roles = roleNames(options.rolePrefix);
   const emit = options.onEvent ?? (() => undefined);
-  await client.query(`select pg_catalog.set_config('statement_timeout', '0', false)`);
   const server = await readServerFacts(client);
 
   const planNow = async () => {
@@ -83,11 +87,17 @@ export async function install(client: pg.ClientBase, options: InstallOptions): P
     return { plan: first, applied: [], dryRun: true, server };
   }
 
-  emit({ kind: 'install-lock-waiting' });
-  return withInstallLock(client, options.lockTimeoutMs ?? 300_000, async () => {
-    // Re-plan under the lock: another installer may have done part or all of the work.
+  const lockOptions = {
+    timeoutMs: options.lockTimeoutMs ?? 300_000,
+    signal: options.signal,
+    onWait: () => emit({ kind: 'install-lock-waiting' }),
+  };
+  return withInstallLock(client, lockOptions, async () => {
+    // Re-plan and re-check under the lock: another installer may have done part or all of the
+    // work, or changed what exists since the first look.
     const plan = await planNow();
     await refuseForeignSchemas(client, plan, catalog, roles);
+    await refuseForeignRoles(client, plan, roles);
     emit({ kind: 'install-planned', plan });
     const applied: InstallResult['applied'] = [];
     for (const file of plan.files) {
@@ -191,7 +201,18 @@ async function adoptKeptTables(
         and pg_catalog.pg_get_userbyid(c.relowner) <> $2`,
     [schemas, roles.owner],
   );
-  for (const r of rows) await client.query(`alter table ${r.name} owner to ${quoteIdent(roles.owner)}`);
+  for (const r of rows) {
+    // Whatever was granted on the table while it sat without pgwarden goes; the module's own
+    // grants, re-run by its files, put back exactly what it needs.
+    const { rows: grantees } = await client.query<{ grantee: string }>(
+      `select distinct case when a.grantee = 0 then 'public' else pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) end as grantee
+         from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+        where c.oid = $1::regclass and a.grantee <> c.relowner`,
+      [r.name],
+    );
+    for (const g of grantees) await client.query(`revoke all on table ${r.name} from ${g.grantee}`);
+    await client.query(`alter table ${r.name} owner to ${quoteIdent(roles.owner)}`);
+  }
 }
 
 async function recordInstallation(

@@ -22,12 +22,15 @@ export interface InstallationRow {
   updatedAt: Date;
 }
 
+/** Whether a table exists (pgwarden's own tables are absent before core is installed). */
+async function relationExists(client: pg.ClientBase, name: string): Promise<boolean> {
+  const { rows } = await client.query<{ t: string | null }>('select pg_catalog.to_regclass($1)::text as t', [name]);
+  return Boolean(rows[0]?.t);
+}
+
 /** Reads the ledger; empty when pgwarden was never installed here. */
 export async function readLedger(client: pg.ClientBase): Promise<LedgerEntry[]> {
-  const exists = await client.query<{ t: string | null }>(
-    `select pg_catalog.to_regclass('pgwarden.migrations')::text as t`,
-  );
-  if (!exists.rows[0]?.t) return [];
+  if (!(await relationExists(client, 'pgwarden.migrations'))) return [];
   const { rows } = await client.query<LedgerEntry>(
     `select module, version, name, sha256, chain_sha256 as "chainSha256",
             installed_at as "installedAt", installed_by as "installedBy"
@@ -38,10 +41,7 @@ export async function readLedger(client: pg.ClientBase): Promise<LedgerEntry[]> 
 
 /** Reads the installation row, or undefined before core is installed. */
 export async function readInstallation(client: pg.ClientBase): Promise<InstallationRow | undefined> {
-  const exists = await client.query<{ t: string | null }>(
-    `select pg_catalog.to_regclass('pgwarden.installation')::text as t`,
-  );
-  if (!exists.rows[0]?.t) return undefined;
+  if (!(await relationExists(client, 'pgwarden.installation'))) return undefined;
   const { rows } = await client.query<InstallationRow>(
     `select tier, role_prefix as "rolePrefix", pgwarden_version as "pgwardenVersion",
             installed_at as "installedAt", updated_at as "updatedAt"
@@ -99,4 +99,15 @@ export function verifyLedger(ledger: readonly LedgerEntry[], catalog: Catalog): 
       }
     });
   }
+}
+
+/** Tables uninstall keeps (audit trails, security events) that exist, as `schema.table`. */
+export async function readRetainedTables(client: pg.ClientBase): Promise<string[]> {
+  if (!(await relationExists(client, 'pgwarden.retained_tables'))) return [];
+  const { rows } = await client.query<{ name: string }>(
+    `select r.schema_name || '.' || r.table_name as name from pgwarden.retained_tables r
+      where pg_catalog.to_regclass(pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name)) is not null
+      order by 1`,
+  );
+  return rows.map((r) => r.name);
 }

@@ -39,7 +39,9 @@ export async function preflight(
   if (!facts.superuser) {
     const { rows } = await client.query<{ exists: boolean; member: boolean }>(
       `select exists (select 1 from pg_catalog.pg_roles where rolname = $1) as exists,
-              coalesce((select pg_catalog.pg_has_role(current_user, $1, 'MEMBER')
+              coalesce((select pg_catalog.pg_has_role(current_user, $1,
+                                 case when pg_catalog.current_setting('server_version_num')::int >= 160000
+                                      then 'SET' else 'MEMBER' end)
                           from pg_catalog.pg_roles where rolname = $1), false) as member`,
       [roles.owner],
     );
@@ -80,6 +82,61 @@ export async function preflight(
   }
 
   await refuseForeignSchemas(client, plan, catalog, roles);
+  await refuseForeignRoles(client, plan, roles);
+}
+
+/**
+ * Roles are cluster-wide, so pgwarden's may already exist: made by an install into another
+ * database (fine), or planted by someone who wants a way into pgwarden's objects. Before core's
+ * first file runs, each existing role must have the attributes pgwarden gives it, the owner role
+ * no member or admin but superusers and the installing role, and the per-request roles no member
+ * but the authenticator (PW216). The auditor and security admin roles are meant to be granted to
+ * people, so their members are not checked.
+ */
+export async function refuseForeignRoles(client: pg.ClientBase, plan: InstallPlan, roles: RoleNames): Promise<void> {
+  if (!plan.files.some((f) => f.module === 'core' && f.version === 1)) return;
+  const { rows } = await client.query<{ role: string; problem: string }>(
+    `with expected(key, name, login) as (select * from unnest($1::text[], $2::text[], $3::boolean[]))
+     select r.rolname as role, p.problem
+       from expected e
+       join pg_catalog.pg_roles r on r.rolname = e.name
+       cross join lateral (
+         select 'is a superuser or has BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION' as problem
+          where r.rolsuper or r.rolbypassrls or r.rolcreaterole or r.rolcreatedb or r.rolreplication
+         union all
+         select case when e.login then 'cannot log in' else 'can log in' end where r.rolcanlogin <> e.login
+         union all
+         select 'inherits the privileges of its roles (must be NOINHERIT)' where e.key = 'authenticator' and r.rolinherit
+         union all
+         select pg_catalog.format('has member %s%s', m.rolname, case when am.admin_option then ' (with admin option)' else '' end)
+           from pg_catalog.pg_auth_members am
+           join pg_catalog.pg_roles m on m.oid = am.member
+          where am.roleid = r.oid
+            and not m.rolsuper
+            and case e.key
+                  when 'owner' then m.rolname <> current_user
+                  when 'anon' then m.rolname <> $4
+                  when 'app_user' then m.rolname <> $4
+                  else false
+                end
+       ) p
+      order by 1, 2`,
+    [
+      Object.keys(roles),
+      Object.values(roles),
+      Object.keys(roles).map((k) => k === 'authenticator'),
+      roles.authenticator,
+    ],
+  );
+  if (rows.length === 0) return;
+  throw new PgwardenError(
+    ErrorCodes.INSTALL_ROLE_CONFLICT,
+    `role ${rows[0]!.role} already exists and ${rows[0]!.problem}; pgwarden will not adopt it`,
+    {
+      detail: rows.map((r) => `${r.role}: ${r.problem}`).join('\n'),
+      hint: 'find out who created it; drop it or revoke what pgwarden did not give it, or install with another --role-prefix',
+    },
+  );
 }
 
 async function extensionAvailable(client: pg.ClientBase, name: string): Promise<boolean> {
@@ -109,7 +166,19 @@ export async function refuseForeignSchemas(
       where n.nspname = any($1::text[])
         and pg_catalog.pg_get_userbyid(n.nspowner) <> $2
         and c.relkind in ('r', 'p', 'v', 'm', 'f')
-        and coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '') not like 'pgwarden:%'
+        -- A table kept by uninstall carries a "pgwarden:" comment, but anyone who can create a
+        -- table can write a comment: it counts as kept only when owned by the owner role, or by
+        -- a superuser or the installing role with no trigger, policy or rule attached.
+        and not (
+          coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '') like 'pgwarden:%'
+          and c.relkind in ('r', 'p')
+          and (pg_catalog.pg_get_userbyid(c.relowner) = $2
+               or ((select rolsuper from pg_catalog.pg_roles where oid = c.relowner)
+                    or pg_catalog.pg_get_userbyid(c.relowner) = current_user)
+                  and not exists (select 1 from pg_catalog.pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal)
+                  and not exists (select 1 from pg_catalog.pg_policy p where p.polrelid = c.oid)
+                  and not exists (select 1 from pg_catalog.pg_rewrite w where w.ev_class = c.oid))
+        )
         and not exists (select 1 from pg_catalog.pg_inherits i
                           join pg_catalog.pg_class parent on parent.oid = i.inhparent
                          where i.inhrelid = c.oid

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { TierName } from '../config/index.js';
 import type { Catalog } from './catalog.js';
 import { defaultCatalog, pgwardenVersion } from './default-catalog.js';
-import { readInstallation, readLedger } from './ledger.js';
+import { readInstallation, readLedger, readRetainedTables } from './ledger.js';
 import { roleNames } from './roles.js';
 import { type ExtensionFacts, readServerFacts, serverMajor, supportedMajors } from './server-facts.js';
 import { modulesForTier } from './tiers.js';
@@ -85,15 +85,7 @@ export async function getStatus(
       )
     ).rows.map((r) => r.rolname),
   );
-  const retained = (
-    await client.query<{ t: string | null }>(`select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`)
-  ).rows[0]?.t
-    ? (
-        await client.query<{ name: string }>(
-          `select schema_name || '.' || table_name as name from pgwarden.retained_tables order by 1`,
-        )
-      ).rows.map((r) => r.name)
-    : [];
+  const retained = await readRetainedTables(client);
   const major = serverMajor(facts);
   return {
     installed: ledger.length > 0,

@@ -1,10 +1,11 @@
 import type pg from 'pg';
-import { quoteIdent } from '../db/client.js';
+import { quoteIdent, withSessionSetting, withTransaction } from '../db/client.js';
 import { wrapPgError } from '../db/pg-errors.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import type { Catalog } from './catalog.js';
 import { defaultCatalog } from './default-catalog.js';
-import { readInstallation } from './ledger.js';
+import { readInstallation, readLedger, readRetainedTables } from './ledger.js';
+import { foreignObjectsIn, objectChanges, outsideObjects } from './outside-objects.js';
 import { withInstallLock } from './lock.js';
 import { roleNames } from './roles.js';
 
@@ -14,6 +15,8 @@ export interface UninstallOptions {
   /** Must be true with `purge` (the CLI's `--yes`). */
   confirm?: boolean;
   lockTimeoutMs?: number;
+  /** Stops a wait for the install lock (PW002). */
+  signal?: AbortSignal;
   catalog?: Catalog;
   /** Role prefix to use when the installation row is gone (a half-removed install). */
   rolePrefix: string;
@@ -38,69 +41,97 @@ export interface UninstallResult {
  */
 export async function uninstall(client: pg.ClientBase, options: UninstallOptions): Promise<UninstallResult> {
   assertPurgeConfirmed(options);
-  const catalog = options.catalog ?? defaultCatalog();
-  const schemas = [...new Set(catalog.modules.flatMap((m) => m.schemas))];
   try {
-    return await withInstallLock(client, options.lockTimeoutMs ?? 300_000, async () => {
-      const installation = await readInstallation(client);
-      const present = (
-        await client.query<{ nspname: string }>(
-          `select nspname from pg_catalog.pg_namespace where nspname = any($1::text[])`,
-          [schemas],
-        )
-      ).rows.map((r) => r.nspname);
-      if (!installation && present.length === 0) {
-        throw new PgwardenError(ErrorCodes.INSTALL_NOT_INSTALLED, 'pgwarden is not installed in this database', {
-          hint: 'nothing to uninstall',
-        });
-      }
-      const roles = roleNames(installation?.rolePrefix ?? options.rolePrefix);
-      const retained = options.purge ? [] : await retainedTables(client);
-      await client.query('begin');
-      try {
-        if (retained.length > 0) {
-          // The uninstall itself is a security event, kept in the retained log.
-          await client
-            .query(
-              `select logs.log_event('pgwarden.uninstalled', 'warning', session_user::text, null, null, $1::jsonb)`,
-              [JSON.stringify({ kept: retained })],
-            )
-            .catch(() => undefined);
-        }
-        const before = await columnsOf(client, retained);
-        const droppedSchemas: string[] = [];
-        for (const schema of present) {
-          const keep = retained.filter((t) => t.startsWith(`${schema}.`));
-          if (keep.length === 0) {
-            await client.query(`drop schema ${quoteIdent(schema)} cascade`);
-            droppedSchemas.push(schema);
-          } else {
-            await emptySchemaExcept(client, schema, keep);
-          }
-        }
-        for (const table of retained) {
-          const [s, t] = table.split('.') as [string, string];
-          await client.query(`alter table ${quoteIdent(s)}.${quoteIdent(t)} owner to current_user`);
-        }
-        // A cascade must never take a column of a kept table with it: compare, and undo if so.
-        const after = await columnsOf(client, retained);
-        if (JSON.stringify(before) !== JSON.stringify(after)) {
-          throw new PgwardenError(
-            ErrorCodes.INTERNAL,
-            'uninstall would have changed a retained table; nothing was removed',
-            { detail: `before: ${JSON.stringify(before)}; after: ${JSON.stringify(after)}` },
-          );
-        }
-        const { dropped, kept } = await dropRoles(client, Object.values(roles));
-        await client.query('commit');
-        return { droppedSchemas, keptTables: retained, droppedRoles: dropped, keptRoles: kept };
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      }
-    });
+    return await withSessionSetting(client, 'statement_timeout', '0', () =>
+      withInstallLock(client, { timeoutMs: options.lockTimeoutMs ?? 300_000, signal: options.signal }, () =>
+        runUninstall(client, options),
+      ),
+    );
   } catch (err) {
     throw wrapPgError(err);
+  }
+}
+
+async function runUninstall(client: pg.ClientBase, options: UninstallOptions): Promise<UninstallResult> {
+  const catalog = options.catalog ?? defaultCatalog();
+  const installation = await readInstallation(client);
+  if (!installation && (await readLedger(client)).length === 0) {
+    throw new PgwardenError(ErrorCodes.INSTALL_NOT_INSTALLED, 'pgwarden is not installed in this database', {
+      hint: "nothing to uninstall; schemas with the same names as pgwarden's are left alone",
+    });
+  }
+  const roles = roleNames(installation?.rolePrefix ?? options.rolePrefix);
+  const moduleSchemas = [...new Set(catalog.modules.flatMap((m) => m.schemas))];
+  // Only schemas pgwarden owns are pgwarden's to remove.
+  const schemas = (
+    await client.query<{ nspname: string }>(
+      `select nspname from pg_catalog.pg_namespace where nspname = any($1::text[]) and pg_catalog.pg_get_userbyid(nspowner) = $2 order by 1`,
+      [moduleSchemas, roles.owner],
+    )
+  ).rows.map((r) => r.nspname);
+  const retained = options.purge ? [] : await readRetainedTables(client);
+  const foreign = await foreignObjectsIn(client, schemas, roles.owner, retained);
+  if (foreign.length > 0) {
+    throw new PgwardenError(
+      ErrorCodes.INSTALL_FOREIGN_OBJECTS,
+      `pgwarden's schemas hold objects pgwarden did not create; nothing was removed`,
+      {
+        detail: foreign.join('\n'),
+        hint: `move them out of ${schemas.join(', ')} (alter … set schema) and run uninstall again`,
+      },
+    );
+  }
+  return withTransaction(client, async () => {
+    if (retained.length > 0) await recordUninstall(client, retained);
+    const outsideBefore = await outsideObjects(client, schemas);
+    const keptBefore = await columnsOf(client, retained);
+    const droppedSchemas: string[] = [];
+    for (const schema of schemas) {
+      const keep = retained.filter((t) => t.startsWith(`${schema}.`));
+      if (keep.length === 0) {
+        await client.query(`drop schema ${quoteIdent(schema)} cascade`);
+        droppedSchemas.push(schema);
+      } else {
+        await emptySchemaExcept(client, schema, keep);
+      }
+    }
+    for (const table of retained) {
+      const [schemaName, tableName] = table.split('.') as [string, string];
+      await client.query(`alter table ${quoteIdent(schemaName)}.${quoteIdent(tableName)} owner to current_user`);
+    }
+    // A cascade must never reach past pgwarden: compare everything outside its schemas, and the
+    // kept tables' columns, and roll the whole uninstall back if anything changed.
+    const changes = objectChanges(outsideBefore, await outsideObjects(client, schemas));
+    if (JSON.stringify(keptBefore) !== JSON.stringify(await columnsOf(client, retained))) {
+      changes.push(`would change the columns of ${retained.join(', ')}`);
+    }
+    if (changes.length > 0) {
+      throw new PgwardenError(
+        ErrorCodes.INSTALL_FOREIGN_OBJECTS,
+        "uninstall would remove or change objects that are not pgwarden's; nothing was removed",
+        {
+          detail: changes.slice(0, 20).join('\n'),
+          hint: 'these depend on pgwarden (for example on pgcrypto installed in schema pgwarden); move or drop them first, e.g. `alter extension pgcrypto set schema public`',
+        },
+      );
+    }
+    const { dropped, kept } = await dropRoles(client, Object.values(roles));
+    return { droppedSchemas, keptTables: retained, droppedRoles: dropped, keptRoles: kept };
+  });
+}
+
+// The uninstall is itself a security event, kept in the retained log. A savepoint keeps a failure
+// here (the log function already gone after a half-removed install) from aborting the transaction.
+async function recordUninstall(client: pg.ClientBase, retained: string[]): Promise<void> {
+  await client.query('savepoint record_uninstall');
+  try {
+    await client.query(
+      `select logs.log_event('pgwarden.uninstalled', 'warning', session_user::text, null, null, $1::jsonb)`,
+      [JSON.stringify({ kept: retained })],
+    );
+    await client.query('release savepoint record_uninstall');
+  } catch {
+    await client.query('rollback to savepoint record_uninstall');
   }
 }
 
@@ -115,19 +146,6 @@ export function assertPurgeConfirmed(options: Pick<UninstallOptions, 'purge' | '
       },
     );
   }
-}
-
-async function retainedTables(client: pg.ClientBase): Promise<string[]> {
-  const registry = (
-    await client.query<{ t: string | null }>(`select pg_catalog.to_regclass('pgwarden.retained_tables')::text as t`)
-  ).rows[0]?.t;
-  if (!registry) return [];
-  const { rows } = await client.query<{ name: string }>(
-    `select r.schema_name || '.' || r.table_name as name from pgwarden.retained_tables r
-      where pg_catalog.to_regclass(pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name)) is not null
-      order by 1`,
-  );
-  return rows.map((r) => r.name);
 }
 
 async function columnsOf(client: pg.ClientBase, tables: string[]): Promise<Record<string, string[]>> {

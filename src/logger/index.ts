@@ -1,21 +1,13 @@
 import { pino } from 'pino';
 
-/** Paths pino replaces with `[redacted]` wherever they appear in a log record. */
-export const redactPaths = [
-  'password',
-  '*.password',
-  'token',
-  '*.token',
-  'secret',
-  '*.secret',
-  'key',
-  '*.key',
-  'connectionString',
-  '*.connectionString',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-];
+const secretKeys = ['password', 'token', 'secret', 'key', 'connectionString', 'authorization', 'cookie'];
+
+/**
+ * Paths pino replaces with `[redacted]`: every secret-looking key at the top level and up to three
+ * levels down (`password`, `*.password`, `*.*.password`, `*.*.*.password`), so a secret nested
+ * in an error or a config object does not reach the log either.
+ */
+export const redactPaths = secretKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]);
 
 export type Logger = pino.Logger;
 

@@ -133,6 +133,30 @@ describe('pgwarden install', () => {
     expect(again.code).toBe(0);
     expect(ledgerKeys(await ledger(db))).toEqual(shippedKeys());
   });
+
+  it('exits 130 with PW002 at once on Ctrl-C while waiting for another installer, changing nothing', async () => {
+    const db = await emptyDatabase();
+    // Another installer holds the lock, so this one is certainly waiting when the signal comes.
+    const { connect } = await import('../../src/db/client.js');
+    const holder = await connect(db);
+    try {
+      await holder.query(`select pg_advisory_lock(hashtextextended('pgwarden.install', 0))`);
+      const args = ['install', '--database-url', urlOf(db), '--role-prefix', uniquePrefix()];
+      const child = spawnCli(args, { cwd });
+      const result = finished(child, 30_000);
+      await waitForLine(child, () => true, 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const sent = Date.now();
+      child.kill('SIGINT');
+      const interrupted = await result;
+      expect(interrupted.code).toBe(130);
+      expect(interrupted.stderr).toContain('PW002');
+      expect(Date.now() - sent).toBeLessThan(5_000);
+      expect(await ledger(db)).toEqual([]);
+    } finally {
+      await holder.end();
+    }
+  });
 });
 
 describe('pgwarden uninstall', () => {

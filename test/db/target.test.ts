@@ -142,3 +142,21 @@ describe('resolveTarget', () => {
     }
   });
 });
+
+describe('sslmode in a URL', () => {
+  it('follows libpq: require encrypts without verifying, verify-full verifies, no warning printed', async () => {
+    const { parse } = await import('pg-connection-string');
+    const target = (url: string) => {
+      const t = resolveTarget(config({ url }), {});
+      if (t.kind !== 'url') throw new Error('expected a url target');
+      return t.connection.connectionString!;
+    };
+    const require = parse(target('postgresql://u@db.example.com/app?sslmode=require'));
+    expect(require.ssl).toMatchObject({ rejectUnauthorized: false });
+    const full = parse(target('postgresql://u@db.example.com/app?sslmode=verify-full'));
+    expect(full.ssl).toEqual({});
+    const disabled = parse(target('postgresql://u@db.example.com/app?sslmode=disable'));
+    expect(disabled.ssl).toBe(false);
+    expect(target('postgresql://u@h/app')).toBe('postgresql://u@h/app');
+  });
+});

@@ -81,21 +81,33 @@ describe('core grants', () => {
     }
   }
 
-  it('stamps log_event rows with server time and the session user, whatever the caller passes', async () => {
+  it('records who really wrote an event: server time and the login role, whatever actor the caller claims', async () => {
     await client.query('begin');
     try {
+      const login = (await client.query('select session_user as u')).rows[0].u;
+      await client.query(`set local application_name = 'trusted-batch'`);
       await client.query(`set local role ${quoteIdent(roles.security_admin)}`);
-      const id = (await client.query(`select logs.log_event('test.stamp', 'notice', null, 'subject-1') as id`)).rows[0]
-        .id;
+      const id = (
+        await client.query(`select logs.log_event('test.stamp', 'notice', 'ceo@example.com', 'subject-1') as id`)
+      ).rows[0].id;
       await client.query('reset role');
       const row = (
         await client.query(
-          "select actor, occurred_at, clock_timestamp() - occurred_at < interval '1 minute' as fresh from logs.notification_log where id = $1",
+          `select actor, db_user, application_name, clock_timestamp() - occurred_at < interval '1 minute' as fresh
+             from logs.notification_log where id = $1`,
           [id],
         )
       ).rows[0];
-      expect(row.fresh).toBe(true);
-      expect(row.actor).toBe((await client.query('select session_user as u')).rows[0].u);
+      // The claimed actor is kept as claimed; db_user is what the server saw, and cannot be claimed.
+      expect(row).toEqual({ actor: 'ceo@example.com', db_user: login, application_name: 'trusted-batch', fresh: true });
+      await client.query(`set local role ${quoteIdent(roles.security_admin)}`);
+      const forged = await client
+        .query(`insert into logs.notification_log (event_type, db_user) values ('forged.event', 'someone-else')`)
+        .then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        );
+      expect(forged).toBe('42501');
     } finally {
       await client.query('rollback');
     }

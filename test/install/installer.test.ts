@@ -9,12 +9,14 @@ import { adminConnection, emptyDatabase, installedDatabase, uniquePrefix } from 
 
 const shipped = defaultCatalog();
 
-async function rejection(promise: Promise<unknown>): Promise<{ code: string; message: string; sqlState?: string }> {
+async function rejection(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; detail?: string; sqlState?: string }> {
   try {
     await promise;
   } catch (err) {
     if (!isPgwardenError(err)) throw err;
-    return { code: err.code, message: err.message, sqlState: err.sqlState };
+    return { code: err.code, message: err.message, detail: err.detail, sqlState: err.sqlState };
   }
   throw new Error('expected a rejection');
 }
@@ -315,5 +317,86 @@ describe('install', () => {
       expect(status.connectedAs.superuser).toBe(false);
       expect(status.modules.every((m) => m.state === 'installed')).toBe(true);
     });
+  });
+
+  it('refuses pre-existing roles that someone else planted with members or attributes (PW216)', async () => {
+    const db = await emptyDatabase();
+    const prefix = uniquePrefix();
+    const mallory = `mallory_${uniquePrefix()}`;
+    await withClient(adminConnection(), async (c) => {
+      await c.query(`create role ${quoteIdent(mallory)} login createrole password 'pw-mallory'`);
+    });
+    // A CREATEROLE login creates the owner role first, keeping a way into it.
+    await withClient({ ...adminConnection(), user: mallory, password: 'pw-mallory' }, async (c) => {
+      await c.query(`create role ${quoteIdent(`${prefix}owner`)} nologin`);
+      await c.query(`grant ${quoteIdent(`${prefix}owner`)} to ${quoteIdent(mallory)}`).catch(() => undefined);
+    });
+    await withClient(db, async (c) => {
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: prefix }));
+      expect(err.code).toBe('PW216');
+      expect(err.message).toContain(`${prefix}owner`);
+      expect(await schemaExists(c, 'pgwarden')).toBe(false);
+    });
+  });
+
+  it('refuses a pre-existing authenticator that inherits or a per-request role with extra members (PW216)', async () => {
+    const db = await emptyDatabase();
+    const prefix = uniquePrefix();
+    await withClient(adminConnection(), async (c) => {
+      await c.query(`create role ${quoteIdent(`${prefix}authenticator`)} login inherit`);
+      await c.query(`create role ${quoteIdent(`${prefix}app_user`)} nologin`);
+      await c.query(`create role ${quoteIdent(`${prefix}intruder`)} login`);
+      await c.query(`grant ${quoteIdent(`${prefix}app_user`)} to ${quoteIdent(`${prefix}intruder`)}`);
+    });
+    await withClient(db, async (c) => {
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: prefix }));
+      expect(err.code).toBe('PW216');
+      expect(err.detail).toContain(`${prefix}authenticator: inherits`);
+      expect(err.detail).toContain(`has member ${prefix}intruder`);
+    });
+  });
+
+  it('refuses a planted table that only claims to be kept by pgwarden (PW213)', async () => {
+    const db = await emptyDatabase();
+    const login = `planter_${uniquePrefix()}`;
+    await withClient(adminConnection(), (c) => c.query(`create role ${quoteIdent(login)} login password 'pw-planter'`));
+    await withClient(db, (c) =>
+      c.query(`grant create on database ${quoteIdent(db.database!)} to ${quoteIdent(login)}`),
+    );
+    await withClient({ ...db, user: login, password: 'pw-planter' }, async (c) => {
+      await c.query('create schema logs');
+      await c.query('create table logs.notification_log (id bigint)');
+      await c.query(`comment on table logs.notification_log is 'pgwarden: security events'`);
+      await c.query('grant all on logs.notification_log to public');
+    });
+    await withClient(db, async (c) => {
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: uniquePrefix() }));
+      expect(err.code).toBe('PW213');
+      expect(await schemaExists(c, 'pgwarden')).toBe(false);
+    });
+  });
+
+  it("stops waiting for another installer's lock at once when aborted (PW002), and times out with PW207", async () => {
+    const db = await installedDatabase();
+    const holder = await connect(db);
+    try {
+      await holder.query(`select pg_advisory_lock(hashtextextended('pgwarden.install', 0))`);
+      const controller = new AbortController();
+      const started = Date.now();
+      setTimeout(() => controller.abort(), 200);
+      await withClient(db, async (c) => {
+        await c.query(`set statement_timeout = '45s'`);
+        const err = await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_', signal: controller.signal }));
+        expect(err.code).toBe('PW002');
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect((await rejection(install(c, { tier: 'advanced', rolePrefix: 'pgw_', lockTimeoutMs: 300 }))).code).toBe(
+          'PW207',
+        );
+        // The library restores the caller's session settings.
+        expect((await c.query('show statement_timeout')).rows[0].statement_timeout).toBe('45s');
+      });
+    } finally {
+      await holder.end();
+    }
   });
 });

@@ -108,3 +108,69 @@ describe('uninstall', () => {
     });
   });
 });
+
+describe("uninstall leaves what is not pgwarden's alone", () => {
+  it('refuses where pgwarden was never installed, even next to a schema named like its own (PW208)', async () => {
+    const db = await emptyDatabase();
+    await withClient(db, async (c) => {
+      await c.query(
+        'create schema logs; create table logs.app_requests (id int); insert into logs.app_requests values (1)',
+      );
+      await expect(uninstall(c, { rolePrefix: uniquePrefix() })).rejects.toMatchObject({ code: 'PW208' });
+      expect(Number((await c.query('select count(*) as n from logs.app_requests')).rows[0].n)).toBe(1);
+    });
+  });
+
+  it("refuses, removing nothing, when pgwarden's schemas hold objects it did not create (PW215)", async () => {
+    const prefix = uniquePrefix();
+    const db = await freshInstall(prefix);
+    await withClient(db, async (c) => {
+      await c.query('create table logs.someone_elses (id int); insert into logs.someone_elses values (7)');
+      const err = await uninstall(c, { rolePrefix: prefix }).catch((e) => e);
+      expect(err).toMatchObject({ code: 'PW215' });
+      expect(err.detail).toContain('logs.someone_elses');
+      expect((await readLedger(c)).length).toBe(defaultCatalog().files.length);
+      expect(Number((await c.query('select count(*) as n from logs.someone_elses')).rows[0].n)).toBe(1);
+    });
+  });
+
+  it('rolls back whole when a cascade would reach an object outside pgwarden (PW215)', async () => {
+    const prefix = uniquePrefix();
+    const db = await freshInstall(prefix);
+    await withClient(db, async (c) => {
+      // A user column generated from pgcrypto, which pgwarden installed in its own schema.
+      await c.query(
+        `create table public.docs (body text, sha bytea generated always as (pgwarden.digest(body, 'sha256')) stored)`,
+      );
+      await c.query(`insert into public.docs (body) values ('hello')`);
+      const err = await uninstall(c, { rolePrefix: prefix }).catch((e) => e);
+      expect(err).toMatchObject({ code: 'PW215' });
+      expect(err.detail).toContain('would remove column public.docs.sha');
+      expect((await c.query('select sha is not null as ok from public.docs')).rows[0].ok).toBe(true);
+      expect((await readLedger(c)).length).toBe(defaultCatalog().files.length);
+      expect(await rolesPresent(c, prefix)).toHaveLength(6);
+    });
+  });
+
+  it('revokes grants made on a kept table while pgwarden was away when it adopts it again', async () => {
+    const prefix = uniquePrefix();
+    const db = await freshInstall(prefix);
+    await withClient(db, async (c) => {
+      await uninstall(c, { rolePrefix: prefix });
+      await c.query('grant all on logs.notification_log to public');
+      await install(c, { tier: 'advanced', rolePrefix: prefix });
+      const acl = (
+        await c.query(`select relacl::text[] as acl from pg_class where oid = 'logs.notification_log'::regclass`)
+      ).rows[0].acl as string[];
+      expect(acl.filter((a) => a.startsWith('='))).toEqual([]);
+      await c.query('begin');
+      await c.query(`set local role ${prefix}anon`);
+      const denied = await c.query('delete from logs.notification_log').then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      );
+      await c.query('rollback');
+      expect(denied).toBe('42501');
+    });
+  });
+});

@@ -21,6 +21,7 @@ export async function uninstallCommand(ctx: CliContext, flags: UninstallFlags): 
         confirm: flags.yes,
         rolePrefix: config.install.rolePrefix,
         lockTimeoutMs: config.install.lockTimeoutMs,
+        signal: ctx.signal,
       }),
     );
     if (output.json) {
