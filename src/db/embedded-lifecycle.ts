@@ -1,7 +1,9 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
+import { isProcessAlive } from './embedded/process-alive.js';
 
 // Several pgwarden processes may use one embedded cluster at once (`up` in one terminal,
 // `install` in another, two installs started together). Three files under the cluster's
@@ -10,52 +12,107 @@ import { ErrorCodes, PgwardenError } from '../errors/index.js';
 //   leases/<pid>     one per process using the cluster;
 //   stop-when-idle   left by the process that started the cluster when it finished while
 //                    others still used it: the last of those stops it instead.
-// A process that attached to a cluster someone else started never stops it on its own, so a
-// cluster left running on purpose (`demo --keep`, `up`) stays up.
+// A process that attached to a cluster someone else started never stops it on its own, and
+// `demo --keep` clears the stop request (keepRunning), so a cluster left running on purpose
+// (`demo --keep`, `up`) stays up.
 
-const isAlive = (pid: number): boolean => {
+/** A lock without a pid file may belong to a holder that is about to write it; until it is this old. */
+const PIDLESS_LOCK_STALE_MS = 10_000;
+
+/** One look at the lock directory: which instance (inode), whose, and whether it is abandoned. */
+interface LockSight {
+  ino: number;
+  /** The pid file's text; undefined when there is none. */
+  holder: string | undefined;
+  stale: boolean;
+}
+
+async function look(lock: string): Promise<LockSight | undefined> {
+  // Holder before inode: if the lock is replaced in between, the pair describes no stale lock.
+  const holder = await readFile(join(lock, 'pid'), 'utf8').catch(() => undefined);
+  const stats = await lstat(lock).catch(() => undefined);
+  if (!stats) return undefined;
+  const stale =
+    holder === undefined ? Date.now() - stats.mtimeMs > PIDLESS_LOCK_STALE_MS : !(await isProcessAlive(Number(holder)));
+  return { ino: stats.ino, holder, stale };
+}
+
+/** Moves the directory off the lock path (atomic, so no one ever sees it half deleted), then deletes it. */
+async function moveAsideAndRemove(lock: string): Promise<void> {
+  const aside = `${lock}.gone-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    await rename(lock, aside);
+  } catch {
+    return; // nothing left to remove
   }
-};
+  await rm(aside, { recursive: true, force: true }).catch(() => undefined);
+}
 
-/** Runs `fn` holding the cluster directory's lifecycle mutex; breaks a lock left by a dead process. */
+/**
+ * Breaks the lock seen stale, unless it is no longer that lock. Waiters that saw the same stale
+ * lock race here, and a plain rm (or rename) of the path would let a slow one remove the lock a
+ * faster one has just retaken. So a waiter first claims the instance with a mkdir inside it
+ * (atomic: one claim per instance and inode), then checks the path still holds that abandoned
+ * instance; a dead holder cannot release it, and no other waiter can claim it, so it is ours to
+ * move aside. A claim that landed in a newer, live lock fails the check and goes with that lock.
+ */
+async function breakStale(lock: string, seen: LockSight): Promise<boolean> {
+  try {
+    await mkdir(join(lock, `breaking-${seen.ino}`));
+  } catch {
+    return false; // another waiter claimed it, or the lock is gone
+  }
+  const now = await look(lock);
+  if (now?.ino !== seen.ino || now.holder !== seen.holder || (seen.holder !== undefined && !now.stale)) return false;
+  await moveAsideAndRemove(lock);
+  return true;
+}
+
+async function tryAcquire(lock: string): Promise<boolean> {
+  try {
+    await mkdir(lock);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await writeFile(join(lock, 'pid'), String(process.pid), { flag: 'wx' });
+  } catch (err) {
+    await moveAsideAndRemove(lock);
+    throw err;
+  }
+  return true;
+}
+
+/**
+ * Runs `fn` holding the cluster directory's lifecycle mutex. A lock whose holder died, or one
+ * without a pid file whose directory is older than 10 s, is broken; PW150 after `timeoutMs`.
+ *
+ * @example
+ * await withLifecycleLock('/srv/app/.pgwarden', () => cluster.start());
+ */
 export async function withLifecycleLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
   const lock = join(dir, 'lifecycle.lock');
   const deadline = Date.now() + timeoutMs;
   await mkdir(dir, { recursive: true });
-  for (;;) {
-    try {
-      await mkdir(lock);
-      await writeFile(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => 'NaN'));
-      // A holder that died (or never wrote its pid and is older than a moment) loses the lock.
-      if (Number.isInteger(holder) ? !isAlive(holder) : Date.now() > deadline - timeoutMs + 2_000) {
-        await rm(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new PgwardenError(
-          ErrorCodes.EMBEDDED_START_FAILED,
-          `another pgwarden process (pid ${holder}) is starting or stopping the embedded cluster`,
-          {
-            hint: `wait for it, or remove ${lock} if no pgwarden process is running`,
-          },
-        );
-      }
-      await sleep(50);
+  while (!(await tryAcquire(lock))) {
+    const seen = await look(lock);
+    if (!seen || (seen.stale && (await breakStale(lock, seen)))) continue;
+    if (Date.now() > deadline) {
+      throw new PgwardenError(
+        ErrorCodes.EMBEDDED_START_FAILED,
+        `another pgwarden process (pid ${seen?.holder ?? 'unknown'}) is starting or stopping the embedded cluster`,
+        {
+          hint: `wait for it, or remove ${lock} if no pgwarden process is running`,
+        },
+      );
     }
+    await sleep(50);
   }
   try {
     return await fn();
   } finally {
-    await rm(lock, { recursive: true, force: true });
+    await moveAsideAndRemove(lock);
   }
 }
 
@@ -71,7 +128,7 @@ export async function releaseLease(dir: string): Promise<number> {
   const names = await readdir(join(dir, 'leases')).catch(() => [] as string[]);
   let live = 0;
   for (const name of names) {
-    if (isAlive(Number(name))) live += 1;
+    if (await isProcessAlive(Number(name))) live += 1;
     else await rm(join(dir, 'leases', name), { force: true });
   }
   return live;
@@ -86,3 +143,17 @@ export const stopWhenIdleRequested = async (dir: string): Promise<boolean> =>
   (await readFile(markerFile(dir)).catch(() => undefined)) !== undefined;
 /** Clears the request (on a fresh start, or when it was honoured). */
 export const clearStopWhenIdle = (dir: string): Promise<void> => rm(markerFile(dir), { force: true });
+
+/**
+ * Leaves the cluster running for good (`demo --keep`): drops this process' lease and clears a
+ * stop request another process left, so no later command stops a cluster the user asked to keep.
+ *
+ * @example
+ * if (keep) await keepRunning(dirname(cluster.dataDir));
+ */
+export async function keepRunning(dir: string): Promise<void> {
+  await withLifecycleLock(dir, async () => {
+    await releaseLease(dir);
+    await clearStopWhenIdle(dir);
+  });
+}

@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { PgwardenConfig } from '../config/index.js';
 import { type ConnectionConfig, quoteIdent, withClient } from './client.js';
+import { writeFileAtomic } from './embedded/atomic-write.js';
 import type { LocalCluster } from './embedded/index.js';
 import {
   addLease,
@@ -123,10 +123,12 @@ export async function embeddedCluster(
 }
 
 // A libpq password file next to the cluster, so `psql` can connect without the password ever
-// being printed: PGPASSFILE=.pgwarden/pgpass psql -h 127.0.0.1 -p <port> -U postgres <db>.
+// being printed: PGPASSFILE=.pgwarden/pgpass psql -h 127.0.0.1 -p <port> -U <superuser> <db>.
+// Written afresh each time (temp file + rename): a pre-existing file keeps its mode under a plain
+// write, and as root a plain write would follow a symlink planted in its place.
 async function writePgpass(cluster: LocalCluster, port: number, user: string, password: string): Promise<void> {
   const pgpassEscape = (s: string) => s.replaceAll('\\', '\\\\').replaceAll(':', '\\:');
-  await writeFile(
+  await writeFileAtomic(
     join(dirname(cluster.dataDir), 'pgpass'),
     `127.0.0.1:${port}:*:${pgpassEscape(user)}:${pgpassEscape(password)}\n`,
     { mode: 0o600 },

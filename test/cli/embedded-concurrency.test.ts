@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,16 +35,37 @@ describe('commands sharing the embedded cluster', () => {
     const cwd = await cwdOf();
     expect((await runCli(['demo', '--keep', '--json'], { cwd, timeoutMs: 120_000 })).code).toBe(0);
     expect((await runCli(['status', '--json'], { cwd, timeoutMs: 60_000 })).code).toBe(0);
-    const state = JSON.parse(await readFile(join(cwd, '.pgwarden', 'cluster.json'), 'utf8'));
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: state.port,
-      user: state.superuser,
-      password: state.password,
-      database: 'pgwarden_demo',
-    });
-    await client.connect();
-    expect((await client.query('select 1 as one')).rows[0].one).toBe(1);
-    await client.end();
+    expect(await demoAnswers(cwd)).toBe(1);
+  });
+
+  it('keeps it running even when the process that started it asked for a stop when idle', async () => {
+    const cwd = await cwdOf();
+    // The cluster the previous test kept is running, so demo attaches to it; the marker is what
+    // its starter leaves when it finishes while demo still uses the cluster.
+    expect(await demoAnswers(cwd)).toBe(1);
+    await writeFile(join(cwd, '.pgwarden', 'stop-when-idle'), '1');
+    expect((await runCli(['demo', '--keep', '--json'], { cwd, timeoutMs: 120_000 })).code).toBe(0);
+    expect((await runCli(['status', '--json'], { cwd, timeoutMs: 60_000 })).code).toBe(0);
+    expect(await demoAnswers(cwd)).toBe(1);
   });
 });
+
+/** `select 1` on the kept demo database; rejects when the cluster does not answer. */
+async function demoAnswers(cwd: string): Promise<number> {
+  const state = JSON.parse(await readFile(join(cwd, '.pgwarden', 'cluster.json'), 'utf8'));
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: state.port,
+    user: state.superuser,
+    password: state.password,
+    database: 'pgwarden_demo',
+    connectionTimeoutMillis: 5_000,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return (await client.query<{ one: number }>('select 1 as one')).rows[0]!.one;
+  } finally {
+    await client.end();
+  }
+}

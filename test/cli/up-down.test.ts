@@ -1,9 +1,15 @@
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finished, runCli, spawnCli, tempCwd, waitForLine } from './run-cli.js';
+import { LocalCluster } from '../../src/db/embedded/index.js';
+import { cliEnv, finished, runCli, spawnCli, tempCwd, waitForLine } from './run-cli.js';
+
+const isRoot = process.getuid?.() === 0;
+const hasPsql = spawnSync('psql', ['--version']).status === 0;
 
 // One working directory for the whole file: the first command initialises the embedded cluster
 // in .pgwarden/ and the later ones reuse it, which keeps the file fast.
@@ -105,6 +111,132 @@ describe('pgwarden up / down', () => {
     const r = await runCli(['down', '--json'], { cwd });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ ok: true, stopped: 'nothing' });
+  });
+
+  it('refuses a second `up` on the same directory (PW155) and keeps the first one serving', async () => {
+    const { child, exited } = await startUp();
+    const second = await runCli(['up'], { cwd, timeoutMs: 60_000 });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/^error PW155: .*\n\s+hint: .*pgwarden down/);
+    expect(child.exitCode).toBeNull();
+    const state = await clusterFile();
+    expect(await selectOne(state.port, state)).toBe(1);
+    expect((await readFile(join(cwd, '.pgwarden', 'up.pid'), 'utf8')).trim()).toBe(String(child.pid));
+
+    expect((await runCli(['down'], { cwd, timeoutMs: 45_000 })).code).toBe(0);
+    expect((await within(exited, 30_000)).code).toBe(0);
+  });
+
+  it('does not signal a process that reused the pid of a stale up.pid, and removes the file', async () => {
+    // As if `up` had been SIGKILLed and its pid given to an unrelated process since.
+    const unrelated = spawn('sleep', ['30']);
+    children.push(unrelated);
+    const pidFile = join(cwd, '.pgwarden', 'up.pid');
+    await mkdir(join(cwd, '.pgwarden'), { recursive: true });
+    await writeFile(pidFile, `${unrelated.pid}\n`);
+
+    const down = await runCli(['down', '--json'], { cwd, timeoutMs: 45_000 });
+    expect(down.code).toBe(0);
+    expect(JSON.parse(down.stdout)).toEqual({ ok: true, stopped: 'nothing' });
+    await sleep(200);
+    expect([unrelated.exitCode, unrelated.signalCode]).toEqual([null, null]);
+    expect(existsSync(pidFile)).toBe(false);
+    unrelated.kill('SIGKILL');
+  });
+});
+
+// pgpass holds the superuser password and up.pid decides whom `down` signals: both are written
+// afresh (temp file + rename), never through what was there before.
+describe('files pgwarden writes beside the embedded cluster', () => {
+  const fileIn = (name: string) => join(cwd, '.pgwarden', name);
+
+  it('replaces a 0644 pgpass with a 0600 one', async () => {
+    await mkdir(join(cwd, '.pgwarden'), { recursive: true });
+    await rm(fileIn('pgpass'), { force: true });
+    await writeFile(fileIn('pgpass'), 'stale\n');
+    await chmod(fileIn('pgpass'), 0o644);
+
+    const r = await runCli(['status', '--json'], { cwd, timeoutMs: 90_000 });
+    expect(r.code).toBe(0);
+    expect((await stat(fileIn('pgpass'))).mode & 0o777).toBe(0o600);
+    const { superuser, password } = await clusterFile();
+    expect(await readFile(fileIn('pgpass'), 'utf8')).toMatch(new RegExp(`^127\\.0\\.0\\.1:\\d+:\\*:${superuser}:`));
+    expect(await readFile(fileIn('pgpass'), 'utf8')).toContain(password);
+    if (isRoot) {
+      // The directory stays the invoking user's; the server owns only its data dir and log.
+      const postgresUid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+      expect((await stat(join(cwd, '.pgwarden'))).uid).toBe(0);
+      expect((await stat(fileIn('data'))).uid).toBe(postgresUid);
+      expect((await stat(fileIn('server.log'))).uid).toBe(postgresUid);
+    }
+  });
+
+  it('replaces a planted pgpass symlink instead of writing the password through it', async () => {
+    const victim = join(cwd, 'victim-pgpass.txt');
+    await writeFile(victim, 'untouched\n');
+    await rm(fileIn('pgpass'), { force: true });
+    await symlink(victim, fileIn('pgpass'));
+
+    const r = await runCli(['status', '--json'], { cwd, timeoutMs: 90_000 });
+    expect(r.code).toBe(0);
+    expect(await readFile(victim, 'utf8')).toBe('untouched\n');
+    const pgpass = await lstat(fileIn('pgpass'));
+    expect(pgpass.isFile()).toBe(true);
+    expect(pgpass.mode & 0o777).toBe(0o600);
+  });
+
+  it('replaces a planted up.pid symlink with a 0600 file naming `up`', async () => {
+    const victim = join(cwd, 'victim-up-pid.txt');
+    await writeFile(victim, 'untouched\n');
+    await rm(fileIn('up.pid'), { force: true });
+    await symlink(victim, fileIn('up.pid'));
+
+    const { child, exited } = await startUp();
+    expect(await readFile(victim, 'utf8')).toBe('untouched\n');
+    const pidFile = await lstat(fileIn('up.pid'));
+    expect(pidFile.isFile()).toBe(true);
+    expect(pidFile.mode & 0o777).toBe(0o600);
+    expect((await readFile(fileIn('up.pid'), 'utf8')).trim()).toBe(String(child.pid));
+
+    expect((await runCli(['down'], { cwd, timeoutMs: 45_000 })).code).toBe(0);
+    expect((await within(exited, 30_000)).code).toBe(0);
+  });
+});
+
+describe('the psql line', () => {
+  it("names the cluster's real superuser, and connects as printed", async () => {
+    // A cluster initialised with another superuser name than the default "postgres".
+    const { dir, remove } = await tempCwd();
+    const dataDir = join(dir, '.pgwarden', 'data');
+    await new LocalCluster({
+      dataDir,
+      superuser: 'pgw_admin',
+      bindir: process.env.PGWARDEN_PG_BINDIR || undefined,
+      ephemeral: true,
+    }).init();
+    const child = spawnCli(['up'], { cwd: dir });
+    children.push(child);
+    const exited = finished(child, 120_000);
+    exited.catch(() => undefined);
+    try {
+      const line = await waitForLine(child, (l) => l.includes('psql:'), 90_000);
+      const command = line.slice(line.indexOf('psql:') + 'psql:'.length).trim();
+      expect(command).toMatch(/^PGPASSFILE=\.pgwarden\/pgpass psql -h 127\.0\.0\.1 -p \d+ -U pgw_admin pgwarden$/);
+      if (hasPsql) {
+        const who = execFileSync('sh', ['-c', `${command} -Atc 'select current_user'`], {
+          cwd: dir,
+          env: cliEnv(),
+          encoding: 'utf8',
+        });
+        expect(who.trim()).toBe('pgw_admin');
+      }
+      child.kill('SIGINT');
+      expect((await within(exited, 30_000)).code).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await new LocalCluster({ dataDir }).stop();
+      await remove();
+    }
   });
 });
 

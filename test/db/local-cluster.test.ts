@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -247,6 +247,36 @@ describe('LocalCluster start failures', { timeout: 60_000 }, () => {
     await expect(cluster.init()).rejects.toMatchObject({
       code: ErrorCodes.EMBEDDED_DIR_UNUSABLE,
     });
+  });
+});
+
+describe.runIf(isRoot)('LocalCluster directories as root', { timeout: 60_000 }, () => {
+  it('leaves a parent the server user can enter to root, handing over only the data dir and log', async () => {
+    const home = await newHome();
+    await chmod(home, 0o755);
+    const cluster = new LocalCluster({ dataDir: join(home, 'data'), ephemeral: true });
+    try {
+      const [row] = await query<{ one: number }>(await cluster.start(), 'select 1 as one');
+      expect(row?.one).toBe(1);
+      const postgresUid = uidOf('postgres');
+      expect((await stat(home)).uid).toBe(0);
+      expect((await stat(join(home, 'data'))).uid).toBe(postgresUid);
+      expect((await stat(join(home, 'server.log'))).uid).toBe(postgresUid);
+      expect((await stat(join(home, 'cluster.json'))).uid).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('hands an empty private parent (mkdtemp, 0700) to the server user, who could not enter it', async () => {
+    const home = await newHome();
+    const cluster = new LocalCluster({ dataDir: join(home, 'data'), ephemeral: true });
+    try {
+      await cluster.start();
+      expect((await stat(home)).uid).toBe(uidOf('postgres'));
+    } finally {
+      await cluster.stop();
+    }
   });
 });
 

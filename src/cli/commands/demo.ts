@@ -1,8 +1,10 @@
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { openDatabase } from '../../db/index.js';
+import { keepRunning } from '../../db/embedded-lifecycle.js';
 import { type DemoSection, runDemo } from '../../demo/index.js';
 import { type CliContext, configFor, type GlobalFlags } from '../context.js';
 import { paint, printJson } from '../output.js';
+import { psqlHint } from '../psql-hint.js';
 
 /**
  * `pgwarden demo [--keep]`: the tour, always on the embedded cluster (never on DATABASE_URL: it
@@ -39,7 +41,7 @@ export async function demoCommand(ctx: CliContext, flags: GlobalFlags & { keep?:
     const failed = checks.filter((c) => !c.ok);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     keep = flags.keep === true && failed.length === 0;
-    const psql = `PGPASSFILE=${join(config.embedded.dir, 'pgpass')} psql -h 127.0.0.1 -p ${conn.port} -U postgres pgwarden_demo`;
+    const psql = psqlHint(config.embedded.dir, db.connection, 'pgwarden_demo');
     if (output.json) {
       printJson(output, {
         ok: failed.length === 0,
@@ -58,6 +60,9 @@ export async function demoCommand(ctx: CliContext, flags: GlobalFlags & { keep?:
     }
     return failed.length === 0 ? 0 : 1;
   } finally {
+    // Kept: no close (it might stop the cluster), and no stop request left by whoever started
+    // the cluster either, or the next command to finish would stop it.
     if (!keep) await db.close();
+    else if (db.cluster) await keepRunning(dirname(db.cluster.dataDir));
   }
 }

@@ -1,10 +1,15 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { withClient } from '../../db/index.js';
+import { writeFileAtomic } from '../../db/embedded/atomic-write.js';
+import { isProcessAlive } from '../../db/embedded/process-alive.js';
+import { withLifecycleLock } from '../../db/embedded-lifecycle.js';
+import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import { getStatus } from '../../install/index.js';
 import { createLogger } from '../../logger/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint } from '../output.js';
+import { psqlHint } from '../psql-hint.js';
 
 /** File holding the pid of the running `pgwarden up`, so `pgwarden down` can stop it cleanly. */
 export const upPidFile = (cwd: string, dir: string): string => join(resolve(cwd, dir), 'up.pid');
@@ -12,6 +17,7 @@ export const upPidFile = (cwd: string, dir: string): string => join(resolve(cwd,
 /**
  * `pgwarden up`: starts the embedded PostgreSQL (unless a database is configured) and pgwarden's
  * services in the foreground until Ctrl-C, SIGTERM or `pgwarden down`, then stops them cleanly.
+ * PW155 when another `pgwarden up` already runs on the same embedded directory.
  */
 export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<number> {
   const config = await configFor(ctx, flags);
@@ -20,7 +26,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
   const log = createLogger({ level: config.log.level, name: 'pgwarden-up' });
   return withDatabase(ctx, config, async (db) => {
     const pidFile = upPidFile(ctx.cwd, config.embedded.dir);
-    if (db.cluster) await writeFile(pidFile, `${process.pid}\n`);
+    if (db.cluster) await claimUpPidFile(pidFile);
     try {
       const status = await withClient(db.connection, (c) =>
         getStatus(c, { rolePrefix: config.install.rolePrefix, tier: config.install.tier }),
@@ -36,12 +42,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
       if (output.json) output.out(JSON.stringify(ready));
       else {
         output.out(`${paint(output, 'green', 'up')}: ${db.description} (PostgreSQL ${status.server.version})`);
-        if (db.cluster) {
-          const port = (db.connection as { port: number }).port;
-          output.out(
-            `  psql:  PGPASSFILE=${join(config.embedded.dir, 'pgpass')} psql -h 127.0.0.1 -p ${port} -U postgres ${config.database.name}`,
-          );
-        }
+        if (db.cluster) output.out(`  psql:  ${psqlHint(config.embedded.dir, db.connection, config.database.name)}`);
         output.out(
           `  pgwarden: ${status.installed ? `tier ${status.tier} installed` : 'not installed yet — run `pgwarden install` in another terminal'}`,
         );
@@ -68,15 +69,50 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
   });
 }
 
-/** Reads the pid of a running `pgwarden up`, if its file names a live process. */
-export async function runningUpPid(cwd: string, dir: string): Promise<number | undefined> {
-  const text = await readFile(upPidFile(cwd, dir), 'utf8').catch(() => undefined);
-  const pid = Number(text?.trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+/**
+ * Records this process in up.pid, refusing (PW155) while another `pgwarden up` runs there.
+ * Under the lifecycle lock, so of two `up`s started together exactly one gets it.
+ */
+async function claimUpPidFile(pidFile: string): Promise<void> {
+  await withLifecycleLock(dirname(pidFile), async () => {
+    const running = await readUpPid(pidFile);
+    if (running !== undefined) {
+      throw new PgwardenError(ErrorCodes.EMBEDDED_ALREADY_UP, `pgwarden up already runs here (pid ${running})`, {
+        hint: 'use the running one, or stop it first with `pgwarden down`',
+      });
+    }
+    // up.pid decides whom `down` signals: never written through a planted symlink.
+    await writeFileAtomic(pidFile, `${process.pid}\n`, { mode: 0o600 });
+  });
+}
+
+/**
+ * Whether `pid` is a `pgwarden up`, not a process that reused the pid of one killed without
+ * cleaning up. On Linux its command line must be node running pgwarden's launcher with the `up`
+ * command; elsewhere only liveness can be checked.
+ */
+async function isPgwardenUp(pid: number): Promise<boolean> {
+  if (!(await isProcessAlive(pid))) return false;
+  if (process.platform !== 'linux') return true;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  const [exe = '', ...args] = cmdline?.split('\0') ?? [];
+  // bin/pgwarden.js, or the `pgwarden` shim npm links to it.
+  const script = args.findIndex((a) => /^pgwarden(\.js)?$/.test(basename(a)));
+  return basename(exe).startsWith('node') && script >= 0 && args.slice(script + 1).includes('up');
+}
+
+const readUpPid = async (pidFile: string): Promise<number | undefined> => {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => undefined))?.trim());
+  return Number.isInteger(pid) && (await isPgwardenUp(pid)) ? pid : undefined;
+};
+
+/**
+ * The pid of the `pgwarden up` running on this embedded directory, if up.pid names one that
+ * really is (a stale file may name a process that reused the pid: never signal that one).
+ *
+ * @example
+ * const pid = await runningUpPid(process.cwd(), '.pgwarden');
+ */
+export function runningUpPid(cwd: string, dir: string): Promise<number | undefined> {
+  return readUpPid(upPidFile(cwd, dir));
 }

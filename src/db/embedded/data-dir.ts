@@ -1,8 +1,8 @@
 import { chmod, chown, lstat, mkdir, open, readdir, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import type { OsIdentity } from './os-user.js';
-import { assertTraversable, DATA_DIR_PROBLEM } from './traversable.js';
+import { assertTraversable, canTraverse, DATA_DIR_PROBLEM } from './traversable.js';
 
 /** Server OS user when we are root; undefined when we run the server as ourselves. */
 export interface ServerUser extends OsIdentity {
@@ -35,20 +35,19 @@ async function entries(dir: string): Promise<string[] | undefined> {
   return readdir(dir).catch(() => undefined);
 }
 
-/** Temp names pgwarden itself creates beside the data directory. */
-const OUR_TEMP = /^\.(cluster\.json\.[0-9a-f]+\.tmp|initdb-.+)$/;
-
 /**
- * Whether the parent holds nothing but what pgwarden keeps there, so handing it to the server
- * user is safe. Never chown a shared directory such as /tmp just because the data dir sits in it.
+ * Whether the parent must be handed to the server user: only an existing, empty directory that
+ * user cannot enter, i.e. a private directory made for this cluster (mkdtemp's 0700). Anything
+ * else stays with whoever made it. `.pgwarden` holds the invoking user's own files (lifecycle
+ * lock, leases, pgpass, up.pid) that the server user must not be able to swap for symlinks, and
+ * the server needs nothing there but its data directory and log file, both its own. A shared
+ * directory such as /tmp is never given away.
  */
-async function parentIsOurs(parent: string, dataDir: string, logFile: string): Promise<boolean> {
+async function parentToHandOver(parent: string, user: ServerUser): Promise<boolean> {
   const stats = await stat(parent).catch(() => undefined);
-  if (!stats) return true;
-  if (dirname(parent) === parent || (stats.mode & 0o1002) !== 0) return false;
-  const names = (await entries(parent)) ?? [];
-  const ours = new Set([basename(dataDir), basename(logFile), 'cluster.json']);
-  return names.every((name) => ours.has(name) || OUR_TEMP.test(name));
+  if (!stats?.isDirectory() || dirname(parent) === parent || (stats.mode & 0o1002) !== 0) return false;
+  if (canTraverse(stats, user)) return false;
+  return (await entries(parent))?.length === 0;
 }
 
 async function ensureLogFile(logFile: string, user: ServerUser): Promise<void> {
@@ -64,7 +63,7 @@ async function ensureLogFile(logFile: string, user: ServerUser): Promise<void> {
 
 async function prepareAsRoot(dataDir: string, logFile: string, user: ServerUser): Promise<void> {
   const parent = dirname(dataDir);
-  const chownParent = await parentIsOurs(parent, dataDir, logFile);
+  const chownParent = await parentToHandOver(parent, user);
   const problem = {
     ...DATA_DIR_PROBLEM,
     subject: `the data directory ${dataDir}`,
@@ -96,8 +95,9 @@ async function prepareAsRoot(dataDir: string, logFile: string, user: ServerUser)
 
 /**
  * Makes the data directory and its parent exist with owners and modes PostgreSQL accepts:
- * as root, the server's user owns them (mode 0700 on the data dir) and can reach them; as anyone
- * else we own them ourselves. An existing, non-empty data directory is left as it is.
+ * as root, the server's user owns the data directory (mode 0700) and the log file and can reach
+ * them, while the parent stays root's (unless it is an empty directory that user cannot enter);
+ * as anyone else we own them ourselves. An existing, non-empty data directory is left as it is.
  *
  * @example
  * await prepareDataDir('/var/tmp/pgwarden/data', '/var/tmp/pgwarden/server.log', undefined);

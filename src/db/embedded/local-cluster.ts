@@ -13,7 +13,8 @@ import { ensureSettingsInclude, runInitdb } from './initdb.js';
 import { fileSize, readSince, tailLines } from './log-tail.js';
 import { ensureOsUser, type OsIdentity } from './os-user.js';
 import { type PgCtlTarget, pgCtlStart, pgCtlStop } from './pg-ctl.js';
-import { isProcessAlive, isZombie, readPostmasterPid } from './postmaster-pid.js';
+import { readPostmasterPid } from './postmaster-pid.js';
+import { isProcessAlive, isZombie } from './process-alive.js';
 import { buildSettings, renderSettings, SETTINGS_FILE } from './server-settings.js';
 import { assertTraversable } from './traversable.js';
 
