@@ -32,8 +32,12 @@ async function look(lock: string): Promise<LockSight | undefined> {
   const holder = await readFile(join(lock, 'pid'), 'utf8').catch(() => undefined);
   const stats = await lstat(lock).catch(() => undefined);
   if (!stats) return undefined;
+  // A holder that is not a whole pid (a pid file caught mid-write by an older pgwarden, or
+  // garbage) says nothing about liveness: like a missing pid file, only the lock's age can tell.
   const stale =
-    holder === undefined ? Date.now() - stats.mtimeMs > PIDLESS_LOCK_STALE_MS : !(await isProcessAlive(Number(holder)));
+    !holder || !/^[1-9]\d*$/.test(holder)
+      ? Date.now() - stats.mtimeMs > PIDLESS_LOCK_STALE_MS
+      : !(await isProcessAlive(Number(holder)));
   return { ino: stats.ino, holder, stale };
 }
 
@@ -76,7 +80,11 @@ async function tryAcquire(lock: string): Promise<boolean> {
     throw err;
   }
   try {
-    await writeFile(join(lock, 'pid'), String(process.pid), { flag: 'wx' });
+    // Written aside and renamed in: a waiter sees no pid file or a whole one, never an empty file
+    // that would read as pid 0 (dead) and let it break a lock that is held.
+    const partial = join(lock, `pid.${randomBytes(4).toString('hex')}`);
+    await writeFile(partial, String(process.pid), { flag: 'wx' });
+    await rename(partial, join(lock, 'pid'));
   } catch (err) {
     await moveAsideAndRemove(lock);
     throw err;

@@ -33,12 +33,15 @@ async function plantLock(dir: string, pid: string | undefined, ageMs = 0): Promi
   await utimes(lock, when, when);
 }
 
-/** A zombie: `sleep 0` whose parent (exec'd into `sleep 30`) never reaps it. */
+/**
+ * A zombie: a child that exits only after its parent has exec'd into `sleep 30`, which never reaps
+ * it. (With `sleep 0` the shell could reap the child before its exec, and no zombie would appear.)
+ */
 async function zombiePid(): Promise<number> {
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(parent);
   const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d))));
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 250; i++) {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     if (stat.slice(stat.lastIndexOf(')') + 1).trim()[0] === 'Z') return pid;
     await sleep(20);
@@ -115,6 +118,16 @@ describe('withLifecycleLock', () => {
     const dir = await newDir();
     await plantLock(dir, undefined);
     await expect(withLifecycleLock(dir, async () => 'ran', 3_000)).rejects.toMatchObject({
+      code: ErrorCodes.EMBEDDED_START_FAILED,
+    });
+  });
+
+  it('waits on a fresh lock whose pid file is still empty instead of reading it as pid 0', async () => {
+    // The window between a holder creating its pid file and writing it: breaking the lock here
+    // let two callers in at once under load.
+    const dir = await newDir();
+    await plantLock(dir, '');
+    await expect(withLifecycleLock(dir, async () => 'ran', 1_500)).rejects.toMatchObject({
       code: ErrorCodes.EMBEDDED_START_FAILED,
     });
   });
