@@ -169,13 +169,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
   add(
     await section('Security-event log', async (s) => {
       await withClient(db, async (c) => {
+        // An application appends an event claiming to act for an end user; the server records
+        // which login really wrote it.
+        await c.query(
+          `select logs.log_event('demo.report_exported', 'info', 'alice@acme.example', 'invoices', 'acme')`,
+        );
         const { rows } = await c.query(
-          `select id, occurred_at, event_type, severity, actor, details->>'tier' as tier from logs.notification_log order by id`,
+          `select id, occurred_at, event_type, severity, actor, db_user, details->>'tier' as tier
+             from logs.notification_log order by id`,
         );
         for (const r of rows)
           s.line(
-            `#${r.id} ${r.occurred_at.toISOString()} ${r.event_type} ${r.severity} by ${r.actor} (tier ${r.tier})`,
+            `#${r.id} ${r.occurred_at.toISOString()} ${r.event_type} ${r.severity} actor ${r.actor} (login ${r.db_user})${r.tier ? ` tier ${r.tier}` : ''}`,
           );
+        const claimed = rows.find((r) => r.event_type === 'demo.report_exported');
+        s.check(
+          claimed?.actor === 'alice@acme.example' && claimed?.db_user === options.admin.user,
+          'an event keeps the actor the caller claims and the login the server saw (db_user)',
+        );
         s.check(
           rows.some((r) => r.event_type === 'pgwarden.installed'),
           'the install is recorded in logs.notification_log',
@@ -212,6 +223,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
     await section('Uninstall keeps the security events', async (s) => {
       const race = { ...options.admin, database: raceDb };
       await withClient(race, async (c) => {
+        // Someone's column depends on the pgcrypto pgwarden installed: uninstall must not take it.
+        await c.query(
+          `create table public.docs (body text, sha bytea generated always as (pgwarden.digest(body, 'sha256')) stored)`,
+        );
+        const refused = await uninstall(c, { rolePrefix: options.rolePrefix }).then(
+          () => undefined,
+          (err: { code?: string; detail?: string }) => err,
+        );
+        s.check(
+          refused?.code === 'PW215' && Boolean(refused.detail?.includes('public.docs.sha')),
+          'uninstall refuses, removing nothing, when a cascade would reach a user column (PW215)',
+        );
+        await c.query('drop table public.docs');
         const before = Number((await c.query('select count(*) as n from logs.notification_log')).rows[0].n);
         const result = await uninstall(c, { rolePrefix: options.rolePrefix });
         s.line(`dropped schemas: ${result.droppedSchemas.join(', ')}; kept: ${result.keptTables.join(', ')}`);
