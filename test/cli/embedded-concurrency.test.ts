@@ -1,8 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, tempCwd } from './run-cli.js';
+import { readClusterFile, runCli, selectOne, tempCwd } from './run-cli.js';
 
 // The default path of a new user: no database given, so every command shares the embedded
 // cluster under .pgwarden/. Commands started together must neither initdb nor start it twice,
@@ -52,20 +51,6 @@ describe('commands sharing the embedded cluster', () => {
 
 /** `select 1` on the kept demo database; rejects when the cluster does not answer. */
 async function demoAnswers(cwd: string): Promise<number> {
-  const state = JSON.parse(await readFile(join(cwd, '.pgwarden', 'cluster.json'), 'utf8'));
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port: state.port,
-    user: state.superuser,
-    password: state.password,
-    database: 'pgwarden_demo',
-    connectionTimeoutMillis: 5_000,
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<{ one: number }>('select 1 as one')).rows[0]!.one;
-  } finally {
-    await client.end();
-  }
+  const state = await readClusterFile(cwd);
+  return selectOne(state.port, state, 'pgwarden_demo');
 }

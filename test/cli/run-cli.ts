@@ -1,10 +1,11 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import type { ConnectionConfig } from '../../src/db/client.js';
 
 /** The repository root (where `bin/` and `sql/` live). */
@@ -155,4 +156,34 @@ export function shippedFiles(): ShippedFile[] {
     }
   }
   return out;
+}
+
+/** The embedded cluster's state file, as `pgwarden` writes it under `.pgwarden/`. */
+export interface ClusterFile {
+  superuser: string;
+  password: string;
+  port: number;
+}
+
+/** Reads `<cwd>/.pgwarden/cluster.json`. */
+export const readClusterFile = async (cwd: string): Promise<ClusterFile> =>
+  JSON.parse(await readFile(join(cwd, '.pgwarden', 'cluster.json'), 'utf8'));
+
+/** Runs `select 1` against the embedded cluster; rejects when it does not accept connections. */
+export async function selectOne(port: number, state: ClusterFile, database = 'postgres'): Promise<number> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: state.superuser,
+    password: state.password,
+    database,
+    connectionTimeoutMillis: 5_000,
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return (await client.query<{ one: number }>('select 1 as one')).rows[0]!.one;
+  } finally {
+    await client.end();
+  }
 }

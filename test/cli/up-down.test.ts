@@ -3,10 +3,19 @@ import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../../src/db/embedded/index.js';
-import { cliEnv, finished, runCli, spawnCli, tempCwd, waitForLine } from './run-cli.js';
+import {
+  type ClusterFile,
+  cliEnv,
+  finished,
+  readClusterFile,
+  runCli,
+  selectOne,
+  spawnCli,
+  tempCwd,
+  waitForLine,
+} from './run-cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasPsql = spawnSync('psql', ['--version']).status === 0;
@@ -26,33 +35,7 @@ afterAll(async () => {
   await remove();
 });
 
-interface ClusterFile {
-  superuser: string;
-  password: string;
-  port: number;
-}
-
-const clusterFile = async (): Promise<ClusterFile> =>
-  JSON.parse(await readFile(join(cwd, '.pgwarden', 'cluster.json'), 'utf8'));
-
-/** Runs `select 1` against the embedded cluster; rejects when it does not accept connections. */
-async function selectOne(port: number, state: ClusterFile, database = 'postgres'): Promise<number> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    user: state.superuser,
-    password: state.password,
-    database,
-    connectionTimeoutMillis: 5_000,
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<{ one: number }>('select 1 as one')).rows[0]!.one;
-  } finally {
-    await client.end();
-  }
-}
+const clusterFile = (): Promise<ClusterFile> => readClusterFile(cwd);
 
 /** Starts `pgwarden up --json` and waits for its `up-ready` line. */
 async function startUp(): Promise<{
