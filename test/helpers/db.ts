@@ -39,3 +39,15 @@ export async function emptyDatabase(): Promise<ConnectionConfig> {
 
 /** A role prefix no other test uses, for tests that create or drop roles. */
 export const uniquePrefix = (): string => `t${randomBytes(3).toString('hex')}_`;
+
+/**
+ * A fresh login role (unique name, no attributes) that may create schemas in `db`: the
+ * unprivileged user of the privilege and planting tests. Resolves to its connection settings.
+ */
+export async function loginWithCreate(db: ConnectionConfig, namePrefix: string): Promise<ConnectionConfig> {
+  const login = `${namePrefix}_${uniquePrefix()}`;
+  const password = `pw-${randomBytes(6).toString('hex')}`;
+  await withClient(adminConnection(), (c) => c.query(`create role ${quoteIdent(login)} login password '${password}'`));
+  await withClient(db, (c) => c.query(`grant create on database ${quoteIdent(db.database!)} to ${quoteIdent(login)}`));
+  return { ...db, user: login, password };
+}

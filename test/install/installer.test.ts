@@ -5,7 +5,7 @@ import { isPgwardenError } from '../../src/errors/index.js';
 import { defaultCatalog, getStatus, install, planInstall, readLedger, roleNames } from '../../src/install/index.js';
 import { refuseForeignSchemas } from '../../src/install/preflight.js';
 import { catalogWithFixture } from '../helpers/catalog.js';
-import { adminConnection, emptyDatabase, installedDatabase, uniquePrefix } from '../helpers/db.js';
+import { adminConnection, emptyDatabase, installedDatabase, loginWithCreate, uniquePrefix } from '../helpers/db.js';
 
 const shipped = defaultCatalog();
 
@@ -289,12 +289,9 @@ describe('install', () => {
 
   it('refuses a role without CREATEROLE before changing anything (PW200)', async () => {
     const db = await emptyDatabase();
-    const login = `nopriv_${uniquePrefix()}`;
-    await withClient(adminConnection(), (c) => c.query(`create role ${quoteIdent(login)} login password 'pw-nopriv'`));
-    await withClient(db, (c) =>
-      c.query(`grant create on database ${quoteIdent(db.database!)} to ${quoteIdent(login)}`),
-    );
-    await withClient({ ...db, user: login, password: 'pw-nopriv' }, async (c) => {
+    const nopriv = await loginWithCreate(db, 'nopriv');
+    const login = nopriv.user!;
+    await withClient(nopriv, async (c) => {
       const err = await rejection(install(c, { tier: 'advanced', rolePrefix: uniquePrefix() }));
       expect(err.code).toBe('PW200');
       expect(err.message).toContain(login);
@@ -358,12 +355,7 @@ describe('install', () => {
 
   it('refuses a planted table that only claims to be kept by pgwarden (PW213)', async () => {
     const db = await emptyDatabase();
-    const login = `planter_${uniquePrefix()}`;
-    await withClient(adminConnection(), (c) => c.query(`create role ${quoteIdent(login)} login password 'pw-planter'`));
-    await withClient(db, (c) =>
-      c.query(`grant create on database ${quoteIdent(db.database!)} to ${quoteIdent(login)}`),
-    );
-    await withClient({ ...db, user: login, password: 'pw-planter' }, async (c) => {
+    await withClient(await loginWithCreate(db, 'planter'), async (c) => {
       await c.query('create schema logs');
       await c.query('create table logs.notification_log (id bigint)');
       await c.query(`comment on table logs.notification_log is 'pgwarden: security events'`);
