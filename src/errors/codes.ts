@@ -18,6 +18,20 @@ export const ErrorCodes = {
   /** The operation was interrupted (Ctrl-C, SIGTERM) and stopped at a safe point. */
   INTERRUPTED: 'PW002',
 
+  // PW05x — HTTP services (auth API, later the dashboard and monitor endpoints)
+  /** The request body is larger than the endpoint accepts. */
+  HTTP_BODY_TOO_LARGE: 'PW050',
+  /** The request body is not JSON (or the Content-Type says otherwise). */
+  HTTP_BAD_REQUEST_BODY: 'PW051',
+  /** No such endpoint. */
+  HTTP_NOT_FOUND: 'PW052',
+  /** The endpoint exists but not for this HTTP method. */
+  HTTP_METHOD_NOT_ALLOWED: 'PW053',
+  /** Too many requests from this client; retry after the time in `Retry-After`. */
+  HTTP_RATE_LIMITED: 'PW054',
+  /** The service is overloaded or shutting down; retry later. */
+  HTTP_UNAVAILABLE: 'PW055',
+
   // PW1xx — config and connections
   /** The effective configuration failed validation; `detail` lists each key path. */
   CONFIG_INVALID: 'PW100',
@@ -81,6 +95,38 @@ export const ErrorCodes = {
   INSTALL_FOREIGN_OBJECTS: 'PW215',
   /** A pgwarden role already exists with attributes or members pgwarden did not give it. */
   INSTALL_ROLE_CONFLICT: 'PW216',
+
+  // PW3xx — identity: passwords, sessions, MFA, tokens
+  /** Login failed. One code for unknown user, wrong password, throttled and disabled accounts. */
+  AUTH_INVALID_CREDENTIALS: 'PW300',
+  /** The new password breaks the password policy (`detail` says which rule; never the password). */
+  AUTH_PASSWORD_REJECTED: 'PW301',
+  /** A session or refresh token is unknown, used, expired or revoked. */
+  AUTH_TOKEN_INVALID: 'PW302',
+  /** The access token is missing, malformed, expired or not signed by a current key. */
+  AUTH_ACCESS_TOKEN_INVALID: 'PW303',
+  /** The password was right; a second factor is needed to finish the login. */
+  AUTH_MFA_REQUIRED: 'PW304',
+  /** The TOTP or recovery code is wrong, expired or already used. */
+  AUTH_MFA_INVALID: 'PW305',
+  /** The MFA operation does not fit the factor's state (already enrolled, not enrolled). */
+  AUTH_MFA_STATE: 'PW306',
+  /** The session's assurance level is too low (for example aal2 needed). */
+  AUTH_INSUFFICIENT_AAL: 'PW307',
+  /** The caller may not do this (admin endpoints). */
+  AUTH_FORBIDDEN: 'PW308',
+  /** No such user (admin operations only; user-facing paths never say this). */
+  AUTH_USER_NOT_FOUND: 'PW309',
+  /** A request field is missing or malformed (`detail` names the field). */
+  AUTH_INVALID_INPUT: 'PW310',
+  /** Too many password hashes are queued; the request was refused to protect memory. */
+  AUTH_BUSY: 'PW311',
+  /** The master key is missing, malformed or does not open the stored secrets. */
+  AUTH_MASTER_KEY: 'PW312',
+  /** No active JWT signing key exists; run `pgwarden keys rotate-jwt`. */
+  AUTH_NO_SIGNING_KEY: 'PW313',
+  /** The auth module is not installed in this database (install the basic tier or above). */
+  AUTH_NOT_INSTALLED: 'PW314',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
