@@ -17,6 +17,15 @@ function isPostgresUrl(value: string): boolean {
   }
 }
 
+// Booleans from env vars and flags: 'true'/'false'/'1'/'0'/'yes'/'no' (z.coerce would read 'false' as true).
+const flag = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const t = v.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(t)) return true;
+  if (['false', '0', 'no', 'off'].includes(t)) return false;
+  return v;
+}, z.boolean());
+
 /**
  * The one schema every config source is validated against. Defaults live here, so the schema is
  * also the documentation of every key (see `pgwarden init`).
@@ -68,6 +77,71 @@ export const configSchema = z
           .default('pgw_'),
         /** How long to wait for another installer holding the install lock. */
         lockTimeoutMs: z.coerce.number().int().positive().default(300_000),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** `iss` of the access tokens this service issues. */
+        issuer: z.string().min(1).max(200).default('pgwarden'),
+        /** `aud` of the access tokens; the APIs that accept them check it. */
+        audience: z.string().min(1).max(200).default('pgwarden-api'),
+        /** Access-token lifetime. Short: revocation reaches services that do not check `sid` within it. */
+        accessTokenTtlSeconds: z.coerce.number().int().min(60).max(3600).default(900),
+        /** Signing algorithm of new JWT keys. */
+        signingAlg: z.enum(['EdDSA', 'ES256']).default('EdDSA'),
+        /** Master key (32 bytes, base64) sealing TOTP secrets and JWT private keys; wins over masterKeyFile. */
+        masterKey: z.string().optional(),
+        /** File holding the master key; created (mode 0600) on first use when missing. */
+        masterKeyFile: z.string().min(1).default('.pgwarden/master.key'),
+        /** Minimum password length in code points (ASVS 6.2.1; 800-63B-4 asks 15 for password-only accounts). */
+        passwordMinLength: z.coerce.number().int().min(8).max(64).default(8),
+        passwordMaxLength: z.coerce.number().int().min(64).max(1024).default(256),
+        /** Words a password may not contain besides the user's own e-mail and name (ASVS 6.2.11). */
+        productWords: z
+          .preprocess(
+            (v) =>
+              typeof v === 'string'
+                ? v
+                    .split(',')
+                    .map((w) => w.trim())
+                    .filter(Boolean)
+                : v,
+            z.array(z.string().min(3).max(64)),
+          )
+          .default(['pgwarden']),
+        /** argon2id memory in KiB, iterations and lanes; never below OWASP's m=19456, t=2, p=1. */
+        argon2MemoryKib: z.coerce.number().int().min(19_456).max(1_048_576).default(19_456),
+        argon2TimeCost: z.coerce.number().int().min(2).max(20).default(2),
+        argon2Parallelism: z.coerce.number().int().min(1).max(16).default(1),
+        /** Concurrent argon2 operations (0: one per CPU); bounds memory under a login flood. */
+        hashConcurrency: z.coerce.number().int().min(0).max(256).default(0),
+        /** Logins waiting for a hashing slot before new ones get 503. */
+        hashQueueLimit: z.coerce.number().int().min(1).max(100_000).default(256),
+        /** HTTP listen address and port of `pgwarden serve auth`. */
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(8787),
+        bodyLimitBytes: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
+        /** Proxies in front of the service whose X-Forwarded-For is trusted (0: none). */
+        trustProxy: z.coerce.number().int().min(0).max(10).default(0),
+        /** Requests per minute per client address, in bursts of up to rateLimitBurst. */
+        rateLimitPerMinute: z.coerce.number().int().min(1).default(300),
+        rateLimitBurst: z.coerce.number().int().min(1).default(60),
+        /** `admin`: POST /register needs an admin token. `open`: anyone may sign up, into openRegistrationTenant. */
+        registration: z.enum(['admin', 'open']).default('admin'),
+        openRegistrationTenant: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/)
+          .default('default'),
+        /** Issuer shown in authenticator apps. */
+        totpIssuer: z.string().min(1).max(100).default('pgwarden'),
+        /** Application role (in `roles`) allowed to use the admin endpoints. */
+        adminRole: z
+          .string()
+          .regex(/^[a-z][a-z0-9_]{0,62}$/)
+          .default('admin'),
+        /** Admin endpoints need an aal2 (MFA) session. */
+        adminRequiresMfa: flag.default(true),
       })
       .strict()
       .prefault({}),

@@ -14,4 +14,13 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
     extensions: ['pgcrypto'],
     superuserFor: [],
   },
+  {
+    name: 'auth',
+    tier: 'basic',
+    description: 'identity: users, password hashes, sessions, refresh-token families, throttling, MFA, JWT signing keys',
+    requires: ['core'],
+    schemas: ['auth'],
+    extensions: ['pgcrypto'],
+    superuserFor: [],
+  },
 ];
