@@ -6,6 +6,8 @@ import { demoCommand } from './commands/demo.js';
 import { downCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { installCommand } from './commands/install.js';
+import { rotateJwtCommand } from './commands/keys.js';
+import { serveAuthCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { uninstallCommand } from './commands/uninstall.js';
 import { upCommand } from './commands/up.js';
@@ -52,6 +54,18 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .command('up')
     .description('start the embedded PostgreSQL and pgwarden services in the foreground')
     .action(action(upCommand as Handler));
+  const serve = program.command('serve').description('run one pgwarden service in the foreground');
+  serve
+    .command('auth')
+    .description('the auth HTTP API: register, login, MFA, refresh, sessions, JWKS')
+    .option('-p, --port <port>', 'listen port (default auth.port, 8787)')
+    .option('--host <host>', 'listen address (default auth.host, 127.0.0.1)')
+    .action(action(serveAuthCommand as Handler));
+  const keys = program.command('keys').description('manage signing keys');
+  keys
+    .command('rotate-jwt')
+    .description('create a new JWT signing key; the old one stays published until its tokens expire')
+    .action(action(rotateJwtCommand as Handler));
   program
     .command('down')
     .description('stop a running `pgwarden up` or embedded cluster')

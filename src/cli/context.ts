@@ -29,6 +29,7 @@ export function flagsToConfig(flags: GlobalFlags, extra: PlainObject = {}): Plai
     embedded: { dir: flags.dataDir },
     install: { rolePrefix: flags.rolePrefix, ...((extra.install as PlainObject) ?? {}) },
     log: { level: flags.logLevel },
+    auth: { ...((extra.auth as PlainObject) ?? {}) },
   };
 }
 

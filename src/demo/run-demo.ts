@@ -14,6 +14,7 @@ import {
   uninstall,
   verifyLedger,
 } from '../install/index.js';
+import { identityTour } from './identity-tour.js';
 import { type DemoSection, section } from './report.js';
 
 export interface DemoOptions {
@@ -218,6 +219,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
       });
     }),
   );
+
+  await identityTour(db, add);
 
   add(
     await section('Uninstall keeps the security events', async (s) => {

@@ -48,7 +48,27 @@ describe('loadConfig precedence', () => {
       embedded: { dir: '.pgwarden', port: 0, osUser: 'postgres' },
       install: { tier: 'advanced', rolePrefix: 'pgw_', lockTimeoutMs: 300_000 },
       log: { level: 'info' },
+      auth: expect.objectContaining({
+        issuer: 'pgwarden',
+        accessTokenTtlSeconds: 900,
+        signingAlg: 'EdDSA',
+        argon2MemoryKib: 19_456,
+        argon2TimeCost: 2,
+        argon2Parallelism: 1,
+        passwordMinLength: 8,
+        registration: 'admin',
+        adminRequiresMfa: true,
+      }),
     });
+  });
+
+  it('reads auth settings from PGWARDEN_AUTH_* and refuses argon2 below the OWASP minimum', async () => {
+    const env = { PGWARDEN_AUTH_ADMIN_REQUIRES_MFA: 'false', PGWARDEN_AUTH_PRODUCT_WORDS: 'acme, widget' };
+    const config = await valid({ cwd: await dirWith(), env });
+    expect(config.auth.adminRequiresMfa).toBe(false);
+    expect(config.auth.productWords).toEqual(['acme', 'widget']);
+    const weak = await loadConfig({ cwd: await dirWith(), env: { PGWARDEN_AUTH_ARGON2_MEMORY_KIB: '4096' } });
+    expect(weak.ok).toBe(false);
   });
 
   it('lets the file override the defaults, env the file, and flags the env', async () => {

@@ -2,7 +2,15 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { connect, quoteIdent, withClient } from '../../src/db/client.js';
 import { isPgwardenError } from '../../src/errors/index.js';
-import { defaultCatalog, getStatus, install, planInstall, readLedger, roleNames } from '../../src/install/index.js';
+import {
+  defaultCatalog,
+  getStatus,
+  install,
+  moduleFiles,
+  planInstall,
+  readLedger,
+  roleNames,
+} from '../../src/install/index.js';
 import { refuseForeignSchemas } from '../../src/install/preflight.js';
 import { catalogWithFixture } from '../helpers/catalog.js';
 import { adminConnection, emptyDatabase, installedDatabase, loginWithCreate, uniquePrefix } from '../helpers/db.js';
@@ -32,12 +40,13 @@ describe('install', () => {
     const prefix = uniquePrefix();
     await withClient(db, async (c) => {
       const result = await install(c, { tier: 'advanced', rolePrefix: prefix });
-      expect(result.applied.map((f) => `${f.module}/${f.name}`)).toEqual(
-        shipped.files.map((f) => `${f.module}/${f.name}`),
-      );
+      // modules in catalog order (core first), each module's files in version order
+      const inOrder = shipped.modules.flatMap((m) => moduleFiles(shipped, m.name));
+      expect(result.applied.map((f) => `${f.module}/${f.name}`)).toEqual(inOrder.map((f) => `${f.module}/${f.name}`));
       const ledger = await readLedger(c);
-      expect(ledger.map((e) => [e.module, e.version, e.sha256, e.chainSha256])).toEqual(
-        shipped.files.map((f) => [f.module, f.version, f.sha256, f.chainSha256]),
+      const byKey = (a: unknown[], b: unknown[]) => String(a.slice(0, 2)).localeCompare(String(b.slice(0, 2)));
+      expect(ledger.map((e) => [e.module, e.version, e.sha256, e.chainSha256]).sort(byKey)).toEqual(
+        inOrder.map((f) => [f.module, f.version, f.sha256, f.chainSha256]).sort(byKey),
       );
       expect(ledger.every((e) => e.installedBy === adminConnection().user)).toBe(true);
       const owner = (await c.query(`select nspowner::regrole::text as o from pg_namespace where nspname = 'logs'`))

@@ -10,6 +10,7 @@ import { createLogger } from '../../logger/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint } from '../output.js';
 import { psqlHint } from '../psql-hint.js';
+import { startAuthFor, untilStopped } from './serve.js';
 
 /** File holding the pid of the running `pgwarden up`, so `pgwarden down` can stop it cleanly. */
 export const upPidFile = (cwd: string, dir: string): string => join(resolve(cwd, dir), 'up.pid');
@@ -31,33 +32,32 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
       const status = await withClient(db.connection, (c) =>
         getStatus(c, { rolePrefix: config.install.rolePrefix, tier: config.install.tier }),
       );
-      const ready = {
-        kind: 'up-ready',
-        database: db.description,
-        embedded: Boolean(db.cluster),
-        installed: status.installed ? status.tier : null,
-        server: status.server.version,
-      };
-      log.info(ready, 'pgwarden up is ready');
-      if (output.json) output.out(JSON.stringify(ready));
-      else {
-        output.out(`${paint(output, 'green', 'up')}: ${db.description} (PostgreSQL ${status.server.version})`);
-        if (db.cluster) output.out(`  psql:  ${psqlHint(config.embedded.dir, db.connection, config.database.name)}`);
-        output.out(
-          `  pgwarden: ${status.installed ? `tier ${status.tier} installed` : 'not installed yet — run `pgwarden install` in another terminal'}`,
-        );
-        output.out('  Ctrl-C or `pgwarden down` stops it.');
-      }
-      // The server runs in its own process and signal listeners do not keep Node's event loop
-      // alive: without a ref'd timer Node would exit (code 13) right after printing "ready".
-      const keepAlive = setInterval(() => undefined, 1 << 30);
+      const installedModules = new Set(status.modules.filter((m) => m.installedVersion > 0).map((m) => m.module));
+      // The auth API runs once the auth module is installed; before that, up serves the database only.
+      const auth = installedModules.has('auth') ? await startAuthFor(ctx, config, db, log) : undefined;
       try {
-        await new Promise<void>((done) => {
-          if (ctx.signal.aborted) return done();
-          ctx.signal.addEventListener('abort', () => done(), { once: true });
-        });
+        const ready = {
+          kind: 'up-ready',
+          database: db.description,
+          embedded: Boolean(db.cluster),
+          installed: status.installed ? status.tier : null,
+          server: status.server.version,
+          auth: auth?.url ?? null,
+        };
+        log.info(ready, 'pgwarden up is ready');
+        if (output.json) output.out(JSON.stringify(ready));
+        else {
+          output.out(`${paint(output, 'green', 'up')}: ${db.description} (PostgreSQL ${status.server.version})`);
+          if (db.cluster) output.out(`  psql:  ${psqlHint(config.embedded.dir, db.connection, config.database.name)}`);
+          output.out(
+            `  pgwarden: ${status.installed ? `tier ${status.tier} installed` : 'not installed yet — run `pgwarden install` in another terminal'}`,
+          );
+          if (auth) output.out(`  auth API: ${auth.url}  (JWKS ${auth.url}/.well-known/jwks.json)`);
+          output.out('  Ctrl-C or `pgwarden down` stops it.');
+        }
+        await untilStopped(ctx);
       } finally {
-        clearInterval(keepAlive);
+        await auth?.close();
       }
       log.info({ kind: 'up-stopping', reason: 'signal' }, 'pgwarden up is stopping');
       if (!output.json) output.out('stopping…');

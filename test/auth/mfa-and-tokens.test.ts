@@ -1,0 +1,224 @@
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { base32Decode, totpCode } from '../../src/auth/crypto/index.js';
+import { ErrorCodes } from '../../src/errors/index.js';
+import { type AuthFixture, authFixture, goodPassword, uniqueEmail } from '../helpers/auth.js';
+
+// One frozen clock for TOTP and JWT times: tests move it explicitly.
+let clock = Date.UTC(2026, 10, 22, 12, 0, 0);
+const now = () => clock;
+
+let f: AuthFixture;
+beforeAll(async () => {
+  f = await authFixture({ now });
+});
+afterAll(async () => {
+  await f?.close();
+});
+
+async function loggedIn(roles: string[] = []) {
+  const email = uniqueEmail('mfa');
+  await f.auth.register({ email, password: goodPassword, tenant: 'globex', roles });
+  const r = await f.auth.login({ email, password: goodPassword });
+  if (r.kind !== 'session') throw new Error('expected a session');
+  return { email, tokens: r, me: await f.auth.authenticate(r.accessToken) };
+}
+
+async function enrolled() {
+  const u = await loggedIn(['admin']);
+  const enrol = await f.auth.enrolTotp(u.me);
+  const secret = base32Decode(enrol.secret);
+  const activated = await f.auth.activateTotp(u.me, { code: totpCode(secret, clock) });
+  return { ...u, secret, enrol, activated };
+}
+
+describe('TOTP second factor', () => {
+  it('stores the TOTP secret sealed, never in clear', async () => {
+    const { secret, me } = await enrolled();
+    const [row] = await f.sql<{ s: Buffer }>('select secret_sealed as s from auth.mfa_factors where user_id = $1', [
+      me.userId,
+    ]);
+    expect(row!.s.includes(secret)).toBe(false);
+    expect(row!.s.length).toBeGreaterThan(secret.length + 16);
+  });
+
+  it('enrols with a first code, raises the session to aal2 and returns ten single-use recovery codes', async () => {
+    const { activated, me } = await enrolled();
+    expect(activated.recoveryCodes).toHaveLength(10);
+    expect(activated.tokens.aal).toBe('aal2');
+    expect(decodeJwt(activated.tokens.accessToken).aal).toBe('aal2');
+    expect((await f.auth.authenticate(activated.tokens.accessToken)).aal).toBe('aal2');
+    const stored = await f.sql<{ d: Buffer }>('select code_digest as d from auth.recovery_codes where user_id = $1', [
+      me.userId,
+    ]);
+    expect(stored).toHaveLength(10);
+    expect(JSON.stringify(stored)).not.toContain(activated.recoveryCodes[0]);
+  });
+
+  it('asks for the second factor after a right password and issues aal2 tokens for a valid code', async () => {
+    const { email, secret } = await enrolled();
+    clock += 60_000;
+    const first = await f.auth.login({ email, password: goodPassword });
+    expect(first.kind).toBe('mfa_required');
+    if (first.kind !== 'mfa_required') return;
+    const tokens = await f.auth.verifyMfa({ mfaToken: first.mfaToken, code: totpCode(secret, clock) });
+    expect(tokens.aal).toBe('aal2');
+    expect(decodeJwt(tokens.accessToken)).toMatchObject({ aal: 'aal2' });
+  });
+
+  it('refuses a replayed code, even in a later login within the window', async () => {
+    const { email, secret } = await enrolled();
+    clock += 60_000;
+    const code = totpCode(secret, clock);
+    const a = await f.auth.login({ email, password: goodPassword });
+    const b = await f.auth.login({ email, password: goodPassword });
+    if (a.kind !== 'mfa_required' || b.kind !== 'mfa_required') throw new Error('expected challenges');
+    await f.auth.verifyMfa({ mfaToken: a.mfaToken, code });
+    await expect(f.auth.verifyMfa({ mfaToken: b.mfaToken, code })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+  });
+
+  it('lets two parallel uses of one code produce exactly one session', async () => {
+    const { email, secret } = await enrolled();
+    clock += 60_000;
+    const code = totpCode(secret, clock);
+    const challenges = await Promise.all([1, 2].map(() => f.auth.login({ email, password: goodPassword })));
+    const results = await Promise.allSettled(
+      challenges.map((c) => (c.kind === 'mfa_required' ? f.auth.verifyMfa({ mfaToken: c.mfaToken, code }) : null)),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('accepts a recovery code once', async () => {
+    const { email, activated } = await enrolled();
+    const recovery = activated.recoveryCodes[3]!;
+    const one = await f.auth.login({ email, password: goodPassword });
+    if (one.kind !== 'mfa_required') throw new Error('expected a challenge');
+    expect((await f.auth.verifyMfa({ mfaToken: one.mfaToken, recoveryCode: recovery.toUpperCase() })).aal).toBe('aal2');
+    const two = await f.auth.login({ email, password: goodPassword });
+    if (two.kind !== 'mfa_required') throw new Error('expected a challenge');
+    await expect(f.auth.verifyMfa({ mfaToken: two.mfaToken, recoveryCode: recovery })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+  });
+
+  it('kills a challenge after five wrong codes', async () => {
+    const { email, secret } = await enrolled();
+    clock += 60_000;
+    const c = await f.auth.login({ email, password: goodPassword });
+    if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
+    for (let i = 0; i < 5; i++) {
+      await expect(f.auth.verifyMfa({ mfaToken: c.mfaToken, code: '000000' })).rejects.toMatchObject({
+        code: ErrorCodes.AUTH_MFA_INVALID,
+      });
+    }
+    await expect(f.auth.verifyMfa({ mfaToken: c.mfaToken, code: totpCode(secret, clock) })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+  });
+
+  it('lets an admin who logged in with a second factor act on another user', async () => {
+    const { email, secret } = await enrolled();
+    const victim = await loggedIn();
+    clock += 60_000;
+    const c = await f.auth.login({ email, password: goodPassword });
+    if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
+    const admin = await f.auth.authenticate(
+      (await f.auth.verifyMfa({ mfaToken: c.mfaToken, code: totpCode(secret, clock) })).accessToken,
+    );
+    expect(admin.aal).toBe('aal2');
+    expect(await f.auth.revokeUserSessions(admin, victim.me.userId)).toBe(1);
+  });
+
+  it('steps up a session opened before enrolment', async () => {
+    const u = await loggedIn();
+    const other = await f.auth.login({ email: u.email, password: goodPassword });
+    if (other.kind !== 'session') throw new Error('expected a session');
+    const enrol = await f.auth.enrolTotp(u.me);
+    const secret = base32Decode(enrol.secret);
+    await f.auth.activateTotp(u.me, { code: totpCode(secret, clock) });
+    const second = await f.auth.authenticate(other.accessToken);
+    expect(second.aal).toBe('aal1');
+    clock += 30_000;
+    const up = await f.auth.stepUp(second, { code: totpCode(secret, clock) });
+    expect(up.aal).toBe('aal2');
+    await expect(f.auth.stepUp(second, { code: totpCode(secret, clock) })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+  });
+
+  it('needs aal2 to disable the factor', async () => {
+    const u = await loggedIn();
+    const enrol = await f.auth.enrolTotp(u.me);
+    const aal1 = await f.auth.authenticate(u.tokens.accessToken);
+    expect(enrol.otpauthUri).toMatch(/^otpauth:\/\/totp\/pgwarden-test:/);
+    await f.auth.activateTotp(u.me, { code: totpCode(base32Decode(enrol.secret), clock) });
+    // the same session is now aal2 (enrolment raised it); a token-level principal still saying aal1 is refused
+    await expect(f.auth.disableTotp({ ...aal1, aal: 'aal1' })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_INSUFFICIENT_AAL,
+    });
+    await f.auth.disableTotp(await f.auth.authenticate(u.tokens.accessToken));
+    expect((await f.auth.login({ email: u.email, password: goodPassword })).kind).toBe('session');
+  });
+});
+
+describe('access tokens and signing keys', () => {
+  it('signs EdDSA at+jwt tokens under a kid with every claim, valid 15 minutes', async () => {
+    const { tokens, me } = await loggedIn(['editor']);
+    const header = decodeProtectedHeader(tokens.accessToken);
+    expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' });
+    expect(typeof header.kid).toBe('string');
+    const claims = decodeJwt(tokens.accessToken);
+    expect(claims).toMatchObject({
+      iss: 'https://auth.test',
+      aud: 'test-api',
+      sub: me.userId,
+      sid: tokens.sessionId,
+      tenant: 'globex',
+      roles: ['editor'],
+      aal: 'aal1',
+    });
+    expect(claims.exp! - claims.iat!).toBe(900);
+    expect(typeof claims.jti).toBe('string');
+  });
+
+  it('stores the private key sealed and publishes only public members', async () => {
+    const jwks = await f.auth.jwks();
+    for (const k of jwks.keys) expect(Object.keys(k)).not.toContain('d');
+    const rows = await f.sql<{ s: Buffer; j: Record<string, unknown> }>(
+      'select private_key_sealed as s, public_jwk as j from auth.signing_keys',
+    );
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r.s.toString('latin1')).not.toContain('PRIVATE KEY');
+  });
+
+  it('keeps the old key in the JWKS after a rotation until its tokens expire, then drops it', async () => {
+    const before = await loggedIn();
+    const oldKid = decodeProtectedHeader(before.tokens.accessToken).kid;
+    const newKid = await f.auth.rotateSigningKey();
+    expect(newKid).not.toBe(oldKid);
+    const after = await loggedIn();
+    expect(decodeProtectedHeader(after.tokens.accessToken).kid).toBe(newKid);
+    const kids = (await f.auth.jwks()).keys.map((k) => k.kid);
+    expect(kids).toEqual(expect.arrayContaining([oldKid, newKid]));
+    expect((await f.auth.authenticate(before.tokens.accessToken)).userId).toBe(before.me.userId);
+    // the old key's window (token lifetime + 60 s skew) passes
+    await f.sql(`update auth.signing_keys set expires_at = clock_timestamp() - interval '1 second' where kid = $1`, [
+      oldKid,
+    ]);
+    clock += 31_000;
+    expect((await f.auth.jwks()).keys.map((k) => k.kid)).not.toContain(oldKid);
+    await expect(f.auth.authenticate(before.tokens.accessToken)).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_ACCESS_TOKEN_INVALID,
+    });
+  });
+
+  it('rejects an expired access token by the injected clock', async () => {
+    const { tokens } = await loggedIn();
+    clock += 901_000;
+    await expect(f.auth.authenticate(tokens.accessToken)).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_ACCESS_TOKEN_INVALID,
+    });
+  });
+});
