@@ -136,31 +136,25 @@ end
 $$;
 
 -- One throttle window row ('account' or 'source'): counts a verification unless the hourly cap
--- is reached. Returns false when the cap refuses it.
+-- is reached, in one row-locked statement. A refused attempt leaves the count at cap + 1 (so the
+-- answer is unambiguous); an exempt one (a source the user logged in from) always counts and
+-- always passes. Returns false when the cap refuses it.
 create function auth._take_hourly(p_scope text, p_key bytea, p_cap integer, p_exempt boolean, p_now timestamptz)
 returns boolean
-language plpgsql
+language sql
 volatile
 set search_path = ''
 as $$
-declare
-  t auth.throttle;
-begin
-  insert into auth.throttle (scope, key, window_start) values (p_scope, p_key, p_now) on conflict do nothing;
-  select * into strict t from auth.throttle where scope = p_scope and key = p_key for update;
-  if t.window_start <= p_now - interval '1 hour' then
-    t.window_start := p_now;
-    t.window_count := 0;
-  end if;
-  if t.window_count >= p_cap and not p_exempt then
-    update auth.throttle set window_start = t.window_start, window_count = t.window_count
-     where scope = p_scope and key = p_key;
-    return false;
-  end if;
-  update auth.throttle set window_start = t.window_start, window_count = t.window_count + 1
-   where scope = p_scope and key = p_key;
-  return true;
-end
+  insert into auth.throttle as t (scope, key, window_start, window_count)
+  values (p_scope, p_key, p_now, 1)
+  on conflict (scope, key) do update
+    set window_start = case when t.window_start <= p_now - interval '1 hour' then p_now else t.window_start end,
+        window_count = case
+          when t.window_start <= p_now - interval '1 hour' then 1
+          when p_exempt then t.window_count + 1
+          else greatest(t.window_count, least(t.window_count + 1, p_cap + 1))
+        end
+  returning p_exempt or t.window_count <= p_cap
 $$;
 
 -- Step 1 of a service login: reserve the attempt and fetch the stored hash.
@@ -301,9 +295,11 @@ begin
     return;
   end if;
 
-  select x.failures into v_prev from auth.throttle x where x.scope = 'account_source' and x.key = v_pair for update;
-  update auth.throttle set failures = 0, retry_after = null, locked_until = null
-   where scope = 'account_source' and key = v_pair;
+  update auth.throttle t set failures = 0, retry_after = null, locked_until = null
+    from (select x.failures from auth.throttle x
+           where x.scope = 'account_source' and x.key = v_pair for update) as before
+   where t.scope = 'account_source' and t.key = v_pair
+  returning before.failures into v_prev;
   -- begin_login counted this attempt too
   v_prev := greatest(coalesce(v_prev, 1) - 1, 0);
   if v_prev > 0 then
