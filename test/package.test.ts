@@ -17,6 +17,7 @@ describe('the published package', () => {
       'dist/index.js',
       'dist/index.d.ts',
       'dist/db/embedded/index.js',
+      'dist/auth/index.js',
       'dist/install/generated/catalog.js',
       'demo/sample-app.sql',
       'README.md',

@@ -10,11 +10,13 @@ export {
 export { AuthService, type AuthServiceOptions } from './auth-service.js';
 export { AuthStore } from './auth-store.js';
 export {
+  base32Decode,
   generateMasterKey,
   MasterKey,
   parseMasterKey,
   SecretBox,
   signAccessToken,
+  totpCode,
   verifyAccessToken,
   type AccessTokenClaims,
 } from './crypto/index.js';

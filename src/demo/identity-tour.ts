@@ -1,8 +1,14 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import pg from 'pg';
-import { AuthService } from '../auth/auth-service.js';
-import { base32Decode, generateMasterKey, parseMasterKey, totpCode } from '../auth/crypto/index.js';
-import { loadDefaultBlocklist, PasswordHasher } from '../auth/password/index.js';
+import {
+  AuthService,
+  base32Decode,
+  generateMasterKey,
+  loadDefaultBlocklist,
+  PasswordHasher,
+  parseMasterKey,
+  totpCode,
+} from '../auth/index.js';
 import type { ConnectionConfig } from '../db/client.js';
 import { isPgwardenError } from '../errors/index.js';
 import { type DemoSection, section } from './report.js';

@@ -17,7 +17,8 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
   {
     name: 'auth',
     tier: 'basic',
-    description: 'identity: users, password hashes, sessions, refresh-token families, throttling, MFA, JWT signing keys',
+    description:
+      'identity: users, password hashes, sessions, refresh-token families, throttling, MFA, JWT signing keys',
     requires: ['core'],
     schemas: ['auth'],
     extensions: ['pgcrypto'],
