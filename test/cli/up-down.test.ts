@@ -42,7 +42,8 @@ async function startUp(): Promise<{
   child: ChildProcessWithoutNullStreams;
   exited: ReturnType<typeof finished>;
 }> {
-  const child = spawnCli(['up', '--json'], { cwd });
+  // Once a test has installed the auth module, up serves it too: on a free port, never 8787.
+  const child = spawnCli(['up', '--json'], { cwd, env: cliEnv({ PGWARDEN_AUTH_PORT: '0' }) });
   children.push(child);
   const exited = finished(child, 120_000);
   exited.catch(() => undefined);
@@ -88,6 +89,24 @@ describe('pgwarden up / down', () => {
     const up = await within(exited, 30_000);
     expect(up.code).toBe(0);
     await expect(selectOne(state.port, state)).rejects.toThrow();
+  });
+
+  it('runs the auth API once the auth module is installed, with a master key file only it can read', async () => {
+    const installed = await runCli(['install', '--tier', 'basic', '--json'], { cwd, timeoutMs: 90_000 });
+    expect(installed.code).toBe(0);
+    const child = spawnCli(['up', '--json'], { cwd, env: cliEnv({ PGWARDEN_AUTH_PORT: '0' }) });
+    children.push(child);
+    const exited = finished(child, 120_000);
+    exited.catch(() => undefined);
+    const ready = JSON.parse(await waitForLine(child, (l) => l.includes('"up-ready"'), 90_000)) as { auth: string };
+    expect(ready.auth).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${ready.auth}/ready`)).status).toBe(200);
+    const jwks = (await (await fetch(`${ready.auth}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
+    expect(jwks.keys.length).toBeGreaterThan(0);
+    expect((await stat(join(cwd, '.pgwarden', 'master.key'))).mode & 0o077).toBe(0);
+    expect((await runCli(['down'], { cwd, timeoutMs: 45_000 })).code).toBe(0);
+    expect((await within(exited, 30_000)).code).toBe(0);
+    await expect(fetch(`${ready.auth}/live`)).rejects.toThrow();
   });
 
   it('says nothing is running when `down` finds no cluster', async () => {
