@@ -114,8 +114,9 @@ comment on table auth.refresh_tokens is 'pgwarden: refresh-token families (diges
 --   account_source: consecutive failures of one account from one source network (delay, lock)
 --   account:        password verifications of one account in the current hour (the hourly cap)
 --   source:         verifications from one source network in the current hour (spraying)
+--   mfa:            consecutive wrong second-factor codes of one user, wherever they come from
 create table auth.throttle (
-  scope            text        not null check (scope in ('account_source', 'account', 'source')),
+  scope            text        not null check (scope in ('account_source', 'account', 'source', 'mfa')),
   key              bytea       not null,
   failures         integer     not null default 0,
   last_failure_at  timestamptz,
@@ -123,10 +124,23 @@ create table auth.throttle (
   locked_until     timestamptz,
   window_start     timestamptz not null,
   window_count     integer     not null default 0,
+  -- the previous hour's count, weighted into a sliding estimate so no 60-minute span sees twice
+  -- the cap around an hour boundary
+  prev_count       integer     not null default 0,
   primary key (scope, key)
 );
 alter table auth.throttle owner to {{role:owner}};
 comment on table auth.throttle is 'pgwarden: login throttle state (digest keys)';
+
+-- A random key made at install and readable by the owner only: throttle keys and the account
+-- digests in events are HMACs under it, so whoever reads the event log cannot confirm a guessed
+-- e-mail (or a password typed into the e-mail field) by hashing it.
+create table auth.instance_secret (
+  singleton  boolean primary key default true check (singleton),
+  hmac_key   bytea   not null default {{pgcrypto}}.gen_random_bytes(32)
+);
+alter table auth.instance_secret owner to {{role:owner}};
+insert into auth.instance_secret default values;
 
 -- Sources (network digests) the user has logged in from: they keep working when the account's
 -- hourly cap is reached by someone else, so the cap cannot lock the owner out (ASVS 6.1.1).

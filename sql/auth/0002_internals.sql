@@ -12,7 +12,8 @@ set search_path = ''
 as $$ select p from auth.policy p where p.singleton $$;
 
 -- Sources are throttled by network, not by address: an IPv6 client holds a whole /64 and could
--- otherwise step to a fresh address for every guess.
+-- otherwise step to a fresh address for every guess. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d,
+-- what a dual-stack socket reports for IPv4 clients) are IPv4 clients and count as such.
 create function auth._source_network(p_addr inet) returns inet
 language sql
 immutable
@@ -20,27 +21,35 @@ set search_path = ''
 as $$
   select case
     when p_addr is null then null
+    when p_addr << '::ffff:0.0.0.0/96'::inet then pg_catalog.regexp_replace(pg_catalog.host(p_addr), '^::ffff:', '', 'i')::inet
     when pg_catalog.family(p_addr) = 6 then pg_catalog.network(pg_catalog.set_masklen(p_addr, 64))
     else pg_catalog.host(p_addr)::inet
   end
 $$;
 
--- Digest keys, so throttle rows and events never hold the typed e-mail (users type passwords
--- into the e-mail field) or the address in clear.
+-- Keyed digests, so throttle rows and events never hold the typed e-mail (users type passwords
+-- into the e-mail field) or the address in clear, and cannot be reversed with a dictionary by
+-- someone who reads them without the instance secret.
+create function auth._keyed(p_text text) returns bytea
+language sql
+stable
+set search_path = ''
+as $$
+  select {{pgcrypto}}.hmac(pg_catalog.convert_to(p_text, 'UTF8'), k.hmac_key, 'sha256')
+    from auth.instance_secret k where k.singleton
+$$;
+
 create function auth._account_key(p_email text) returns bytea
 language sql
-immutable
+stable
 set search_path = ''
-as $$ select pg_catalog.sha256(pg_catalog.convert_to('account:' || pg_catalog.lower(p_email), 'UTF8')) $$;
+as $$ select auth._keyed('account:' || pg_catalog.lower(p_email)) $$;
 
 create function auth._source_key(p_addr inet) returns bytea
 language sql
-immutable
+stable
 set search_path = ''
-as $$
-  select pg_catalog.sha256(pg_catalog.convert_to(
-    'source:' || coalesce(pg_catalog.text(auth._source_network(p_addr)), 'unknown'), 'UTF8'))
-$$;
+as $$ select auth._keyed('source:' || coalesce(pg_catalog.text(auth._source_network(p_addr)), 'unknown')) $$;
 
 -- Token digests as the Node side computes them: SHA-256 of the whole token string.
 create function auth._token_digest(p_token text) returns bytea
@@ -156,18 +165,22 @@ begin
 end
 $$;
 
--- Ends one session and every refresh token of its family.
+-- Ends one session and every refresh token of its family. Session row first, then its tokens:
+-- every function takes the locks in that order, so two of them never deadlock.
 create function auth._end_session(p_session_id uuid, p_reason text, p_now timestamptz) returns boolean
 language plpgsql
 volatile
 set search_path = ''
 as $$
+declare
+  v_ended boolean;
 begin
-  update auth.refresh_tokens set state = 'revoked', used_at = coalesce(used_at, p_now)
-  where session_id = p_session_id and state <> 'revoked';
   update auth.sessions set revoked_at = p_now, revoked_reason = p_reason
   where id = p_session_id and revoked_at is null;
-  return found;
+  v_ended := found;
+  update auth.refresh_tokens set state = 'revoked', used_at = coalesce(used_at, p_now)
+  where session_id = p_session_id and state <> 'revoked';
+  return v_ended;
 end
 $$;
 

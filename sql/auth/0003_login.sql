@@ -135,26 +135,69 @@ begin
 end
 $$;
 
--- One throttle window row ('account' or 'source'): counts a verification unless the hourly cap
--- is reached, in one row-locked statement. A refused attempt leaves the count at cap + 1 (so the
--- answer is unambiguous); an exempt one (a source the user logged in from) always counts and
--- always passes. Returns false when the cap refuses it.
+-- One hourly throttle row ('account' or 'source'): counts a verification unless the cap is
+-- reached. Windows are clock hours; the previous hour's count is weighted by the part of it still
+-- inside the last 60 minutes (a sliding-window estimate), so a burst across an hour boundary
+-- cannot reach twice the cap. An exempt attempt (from a source where the user logged in before)
+-- always counts and always passes. Returns false when the cap refuses it.
 create function auth._take_hourly(p_scope text, p_key bytea, p_cap integer, p_exempt boolean, p_now timestamptz)
 returns boolean
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  insert into auth.throttle as t (scope, key, window_start, window_count)
-  values (p_scope, p_key, p_now, 1)
-  on conflict (scope, key) do update
-    set window_start = case when t.window_start <= p_now - interval '1 hour' then p_now else t.window_start end,
-        window_count = case
-          when t.window_start <= p_now - interval '1 hour' then 1
-          when p_exempt then t.window_count + 1
-          else greatest(t.window_count, least(t.window_count + 1, p_cap + 1))
-        end
-  returning p_exempt or t.window_count <= p_cap
+declare
+  v_hour timestamptz := pg_catalog.date_trunc('hour', p_now);
+  t auth.throttle;
+  v_estimate double precision;
+begin
+  insert into auth.throttle (scope, key, window_start) values (p_scope, p_key, v_hour) on conflict do nothing;
+  select * into strict t from auth.throttle x where x.scope = p_scope and x.key = p_key for update;
+  if t.window_start < v_hour then
+    t.prev_count := case when t.window_start = v_hour - interval '1 hour' then t.window_count else 0 end;
+    t.window_count := 0;
+    t.window_start := v_hour;
+  end if;
+  v_estimate := t.prev_count * (1 - pg_catalog.date_part('epoch', p_now - v_hour) / 3600) + t.window_count;
+  if v_estimate >= p_cap and not p_exempt then
+    update auth.throttle set window_start = t.window_start, window_count = t.window_count, prev_count = t.prev_count
+     where scope = p_scope and key = p_key;
+    return false;
+  end if;
+  update auth.throttle set window_start = t.window_start, window_count = t.window_count + 1, prev_count = t.prev_count
+   where scope = p_scope and key = p_key;
+  return true;
+end
+$$;
+
+-- A completed login (password, and the second factor when the user has one): clears the
+-- consecutive-failure counter of this account and source, reports earlier failures, and
+-- remembers the source as one the user logs in from (exempt from the account's hourly cap).
+create function auth._login_completed(p_user_id uuid, p_source inet, p_now timestamptz) returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  u auth.users;
+  v_prev integer;
+begin
+  select * into strict u from auth.users x where x.id = p_user_id;
+  update auth.throttle t set failures = 0, retry_after = null, locked_until = null
+    from (select x.failures from auth.throttle x
+           where x.scope = 'account_source' and x.key = pg_catalog.sha256(auth._account_key(u.email) || auth._source_key(p_source))
+             for update) as before
+   where t.scope = 'account_source' and t.key = pg_catalog.sha256(auth._account_key(u.email) || auth._source_key(p_source))
+  returning before.failures into v_prev;
+  -- begin_login counted the successful attempt too
+  v_prev := greatest(coalesce(v_prev, 1) - 1, 0);
+  if v_prev > 0 then
+    perform auth._event('auth.success_after_failures', 'notice', u.id::text, u.tenant, p_source,
+      pg_catalog.jsonb_build_object('failures', v_prev));
+  end if;
+  insert into auth.known_sources (user_id, source_key, last_success_at) values (u.id, auth._source_key(p_source), p_now)
+  on conflict on constraint known_sources_pkey do update set last_success_at = excluded.last_success_at;
+end
 $$;
 
 -- Step 1 of a service login: reserve the attempt and fetch the stored hash.
@@ -246,7 +289,10 @@ $$;
 -- the password; p_verified is the result of that verification. p_purpose 'reauth' checks a
 -- password for a sensitive action (password change) under the same throttle, opening nothing. On success: clear the counter,
 -- remember the source, rehash when asked (same transaction), then either open a session or, for
--- a user with an active second factor, an MFA challenge.
+-- a user with an active second factor, an MFA challenge. For such a user the counter is cleared
+-- and the source remembered only when the second factor succeeds (auth.mfa_complete), so a
+-- stolen password gives no fresh attempts at the code. p_reason 'busy' (the service could not
+-- check the password) undoes the count.
 create function auth.finish_login(
   p_email           text,
   p_source          inet,
@@ -273,7 +319,6 @@ declare
   v_pair bytea := pg_catalog.sha256(v_account || v_source);
   u auth.users;
   v_reason text := p_reason;
-  v_prev integer;
   s auth.sessions;
 begin
   select * into u from auth.users x where pg_catalog.lower(x.email) = pg_catalog.lower(coalesce(p_email, ''));
@@ -282,6 +327,13 @@ begin
   end if;
   if v_reason is null and (u.id is null or u.status <> 'active') then
     v_reason := 'disabled';
+  end if;
+
+  if v_reason = 'busy' then
+    -- the service could not check the password (hashing queue full): not a failed guess
+    update auth.throttle set failures = greatest(failures - 1, 0)
+     where scope = 'account_source' and key = v_pair;
+    return;
   end if;
 
   if v_reason is not null then
@@ -295,21 +347,6 @@ begin
     return;
   end if;
 
-  update auth.throttle t set failures = 0, retry_after = null, locked_until = null
-    from (select x.failures from auth.throttle x
-           where x.scope = 'account_source' and x.key = v_pair for update) as before
-   where t.scope = 'account_source' and t.key = v_pair
-  returning before.failures into v_prev;
-  -- begin_login counted this attempt too
-  v_prev := greatest(coalesce(v_prev, 1) - 1, 0);
-  if v_prev > 0 then
-    perform auth._event('auth.success_after_failures', 'notice', u.id::text, u.tenant, p_source,
-      pg_catalog.jsonb_build_object('failures', v_prev));
-  end if;
-
-  insert into auth.known_sources (user_id, source_key, last_success_at) values (u.id, v_source, v_now)
-  on conflict on constraint known_sources_pkey do update set last_success_at = excluded.last_success_at;
-
   if p_new_hash is not null then
     perform auth._set_credential(u.id, p_new_hash, v_now);
     perform auth._event('auth.password_rehashed', 'info', u.id::text, u.tenant, p_source,
@@ -318,6 +355,7 @@ begin
 
   -- re-authentication (password change): the password was right; no new session
   if p_purpose = 'reauth' then
+    perform auth._login_completed(u.id, p_source, v_now);
     perform auth._event('auth.reauthenticated', 'info', u.id::text, u.tenant, p_source, '{}'::jsonb);
     return query select 'verified'::text, null::uuid, u.id, u.tenant, u.roles, null::text, u.email, null::timestamptz;
     return;
@@ -337,6 +375,7 @@ begin
     return;
   end if;
 
+  perform auth._login_completed(u.id, p_source, v_now);
   s := auth._create_session(u.id, 'aal1', '{pwd}', p_source, p_user_agent, p_refresh_digest, p_session_digest, v_now);
   perform auth._event('auth.login_succeeded', 'info', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('aal', 'aal1', 'user_agent', pg_catalog.left(p_user_agent, 256)), s.id);
@@ -346,16 +385,23 @@ $$;
 
 -- SQL-only login: verify in the database and return an opaque session token (shown once; only
 -- its digest is stored). Users whose hash is argon2id (set by the service) or who have a second
--- factor must log in through the service. The throttle keys on the connection's address.
-create function auth.authenticate_user(p_email text, p_password text, p_user_agent text default null)
-returns table (session_id uuid, session_token text, user_id uuid, tenant text, aal text, expires_at timestamptz)
+-- factor must log in through the service. The throttle keys on p_source, the end user's address
+-- as the calling application saw it; without it, on the connection's address, which behind an
+-- application server is shared by every user (docs/auth.md says what that means).
+create function auth.authenticate_user(
+  p_email       text,
+  p_password    text,
+  p_user_agent  text default null,
+  p_source      inet default null
+) returns table (session_id uuid, session_token text, user_id uuid, tenant text, aal text, expires_at timestamptz)
 language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
 declare
-  v_source inet := pg_catalog.inet_client_addr();
+  -- the end user's address as the calling application saw it; the connection's otherwise
+  v_source inet := coalesce(p_source, pg_catalog.inet_client_addr());
   b record;
   v_ok boolean := false;
   v_reason text;

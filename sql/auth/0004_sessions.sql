@@ -23,14 +23,18 @@ declare
   rt auth.refresh_tokens;
   s auth.sessions;
   u auth.users;
+  v_session uuid;
 begin
-  select * into rt from auth.refresh_tokens x where x.token_digest = p_refresh_digest for update;
-  if rt.id is null then
+  -- Lock the session first, then the token (the order every function uses): parallel refreshes
+  -- of one family queue on the session row.
+  select x.session_id into v_session from auth.refresh_tokens x where x.token_digest = p_refresh_digest;
+  if v_session is null then
     perform auth._event('auth.refresh_failed', 'notice', null, null, p_source,
       pg_catalog.jsonb_build_object('reason', 'unknown_token'));
     return;
   end if;
-  select * into s from auth.sessions x where x.id = rt.session_id for update;
+  select * into s from auth.sessions x where x.id = v_session for update;
+  select * into rt from auth.refresh_tokens x where x.token_digest = p_refresh_digest for update;
 
   if rt.state = 'used' and rt.used_at > v_now - pol.refresh_reuse_grace and s.revoked_at is null then
     perform auth._event('auth.refresh_race', 'info', s.user_id::text, s.tenant, p_source,

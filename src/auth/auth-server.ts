@@ -32,6 +32,16 @@ export interface StartAuthServerOptions {
   pruneEveryHours?: number;
 }
 
+/** `/ready` is unauthenticated and unlimited: ask the database at most once a second. */
+function cachedFor(ms: number, check: () => Promise<boolean>): () => Promise<boolean> {
+  let last: { at: number; value: Promise<boolean> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at >= ms) last = { at: now, value: check().catch(() => false) };
+    return last.value;
+  };
+}
+
 /** The master key from `auth.masterKey`, else from `auth.masterKeyFile` (created when missing). */
 export async function loadMasterKey(config: PgwardenConfig, cwd: string): Promise<MasterKey> {
   if (config.auth.masterKey) return parseMasterKey(config.auth.masterKey);
@@ -118,7 +128,7 @@ export async function startAuthServer(options: StartAuthServerOptions): Promise<
       rateLimit: { perClient: { capacity: config.auth.rateLimitBurst, refillPerSecond: perMinute / 60 } },
       metrics,
       statusFor: authStatusFor,
-      ready: () => service.store.ready(),
+      ready: cachedFor(1_000, () => service.store.ready()),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
     const { url, port } = await http.listen();

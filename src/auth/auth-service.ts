@@ -112,8 +112,14 @@ export class AuthService {
   async login(input: { email: unknown; password: unknown }, meta: RequestMeta = {}): Promise<LoginResult> {
     const email = str(input.email, 'email', 254).trim();
     const password = str(input.password, 'password', 4096);
+    this.refuseWhenBusy();
     const begin = await this.store.beginLogin(email, meta);
-    const { verified, newHash } = await this.verifyPassword(begin.allowed ? begin.passwordHash : null, password);
+    const { verified, newHash } = await this.verifyOrUndo(
+      email,
+      meta,
+      begin.allowed ? begin.passwordHash : null,
+      password,
+    );
     const refresh = newOpaqueToken('refresh');
     const mfa = newOpaqueToken('mfa');
     const done = await this.store.finishLogin({
@@ -255,18 +261,7 @@ export class AuthService {
   ): Promise<TokenSet> {
     const current = str(input.currentPassword, 'currentPassword', 4096);
     const next = str(input.newPassword, 'newPassword', 4096);
-    const user = await this.store.getUser(principal.userId);
-    if (!user) throw invalidToken();
-    const begin = await this.store.beginLogin(user.email, meta);
-    const { verified } = await this.verifyPassword(begin.allowed ? begin.passwordHash : null, current, false);
-    const done = await this.store.finishLogin({
-      email: user.email,
-      meta,
-      verified,
-      reason: begin.allowed ? null : (begin.reason ?? 'refused'),
-      purpose: 'reauth',
-    });
-    if (!done) throw invalidCredentials();
+    const user = await this.reauthenticate(principal, current, meta);
     this.checkPassword(next, user.email, user.displayName);
     const newHash = await this.options.hasher.hash(next);
     const refresh = newOpaqueToken('refresh');
@@ -280,10 +275,16 @@ export class AuthService {
     return this.tokensFor(session, refresh.token);
   }
 
-  /** Starts TOTP enrolment: returns the secret once (for the authenticator app); stores it sealed. */
-  async enrolTotp(principal: Principal): Promise<{ factorId: string; secret: string; otpauthUri: string }> {
-    const user = await this.store.getUser(principal.userId);
-    if (!user) throw invalidToken();
+  /**
+   * Starts TOTP enrolment: returns the secret once (for the authenticator app); stores it sealed.
+   * Needs the current password, so a stolen access token cannot bind the attacker's factor.
+   */
+  async enrolTotp(
+    principal: Principal,
+    input: { currentPassword: unknown },
+    meta: RequestMeta = {},
+  ): Promise<{ factorId: string; secret: string; otpauthUri: string }> {
+    const user = await this.reauthenticate(principal, str(input.currentPassword, 'currentPassword', 4096), meta);
     const secret = newTotpSecret();
     const factorId = randomUUID();
     const sealed = this.totpBox.seal(secret, `totp:${factorId}`);
@@ -295,51 +296,71 @@ export class AuthService {
     };
   }
 
-  /** Confirms enrolment with a first code: the factor becomes active, recovery codes are shown once. */
+  /**
+   * Confirms enrolment with a first code: the factor becomes active, recovery codes are shown
+   * once, every session of the user ends and a new aal2 session replaces the caller's.
+   */
   async activateTotp(
     principal: Principal,
     input: { code: unknown },
     meta: RequestMeta = {},
-  ): Promise<{ recoveryCodes: string[]; tokens: AccessGrant }> {
-    const factor = await this.store.mfaFactor(principal.userId);
-    if (!factor || factor.status !== 'pending') {
+  ): Promise<{ recoveryCodes: string[]; tokens: TokenSet }> {
+    const factor = await this.store.mfaAttempt(principal.userId, meta);
+    if (factor && factor.status !== 'pending') {
       throw new PgwardenError(ErrorCodes.AUTH_MFA_STATE, 'no pending second factor to activate');
     }
-    const step = this.matchTotp(factor, input.code);
-    if (step === null) {
-      await this.store.mfaFailed(principal.userId, 'wrong_code_enrolment', meta);
+    const step = factor ? this.matchTotp(factor, input.code) : null;
+    if (!factor || step === null) {
+      await this.store.mfaFailed(principal.userId, factor ? 'wrong_code_enrolment' : 'locked', meta);
       throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the code is not valid');
     }
     const codes = newRecoveryCodes(10);
-    const ok = await this.store.mfaActivate({
+    const refresh = newOpaqueToken('refresh');
+    const session = await this.store.mfaActivate({
       userId: principal.userId,
       factorId: factor.factorId,
       step,
       recoveryDigests: codes.map((c) => c.digest),
       sessionId: principal.sessionId,
+      refreshDigest: refresh.digest,
       meta,
     });
-    if (!ok) throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the code was already used');
-    return { recoveryCodes: codes.map((c) => c.code), tokens: await this.reissue(principal) };
+    if (!session) throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the code was already used');
+    return { recoveryCodes: codes.map((c) => c.code), tokens: await this.tokensFor(session, refresh.token) };
   }
 
-  /** Raises the current session to aal2 with a TOTP code, returning tokens that say so. */
-  async stepUp(principal: Principal, input: { code: unknown }, meta: RequestMeta = {}): Promise<AccessGrant> {
-    const factor = await this.store.mfaFactor(principal.userId);
-    if (!factor || factor.status !== 'active') {
+  /**
+   * Raises the caller to aal2 with a TOTP code. The old session ends; a new aal2 session (new id,
+   * new refresh token) replaces it. Wrong codes count toward the user's second-factor lock.
+   */
+  async stepUp(principal: Principal, input: { code: unknown }, meta: RequestMeta = {}): Promise<TokenSet> {
+    const factor = await this.store.mfaAttempt(principal.userId, meta);
+    if (factor && factor.status !== 'active') {
       throw new PgwardenError(ErrorCodes.AUTH_MFA_STATE, 'no active second factor');
     }
-    const step = this.matchTotp(factor, input.code);
-    if (step === null || !(await this.store.mfaStepUp(principal.sessionId, factor.factorId, step, meta))) {
-      if (step === null) await this.store.mfaFailed(principal.userId, 'wrong_code_step_up', meta);
+    const step = factor ? this.matchTotp(factor, input.code) : null;
+    const refresh = newOpaqueToken('refresh');
+    const session =
+      factor && step !== null
+        ? await this.store.mfaStepUp({
+            sessionId: principal.sessionId,
+            factorId: factor.factorId,
+            step,
+            refreshDigest: refresh.digest,
+            meta,
+          })
+        : null;
+    if (!session) {
+      if (step === null) await this.store.mfaFailed(principal.userId, factor ? 'wrong_code_step_up' : 'locked', meta);
       throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the code is not valid');
     }
-    return this.reissue(principal);
+    return this.tokensFor(session, refresh.token);
   }
 
-  /** Removes the second factor; needs an aal2 session. */
-  async disableTotp(principal: Principal, meta: RequestMeta = {}): Promise<void> {
+  /** Removes the second factor; needs an aal2 session and the current password. */
+  async disableTotp(principal: Principal, input: { currentPassword: unknown }, meta: RequestMeta = {}): Promise<void> {
     requireAal2(principal);
+    await this.reauthenticate(principal, str(input.currentPassword, 'currentPassword', 4096), meta);
     if (!(await this.store.mfaDisable(principal.userId, principal.userId, meta))) {
       throw new PgwardenError(ErrorCodes.AUTH_MFA_STATE, 'no second factor to disable');
     }
@@ -410,6 +431,59 @@ export class AuthService {
   }
 
   /**
+   * Checks the caller's current password under the login throttle (a wrong one counts as a
+   * failure) before a sensitive change: password, second factor.
+   */
+  private async reauthenticate(principal: Principal, password: string, meta: RequestMeta) {
+    const user = await this.store.getUser(principal.userId);
+    if (!user) throw invalidToken();
+    this.refuseWhenBusy();
+    const begin = await this.store.beginLogin(user.email, meta);
+    const { verified } = await this.verifyOrUndo(
+      user.email,
+      meta,
+      begin.allowed ? begin.passwordHash : null,
+      password,
+      false,
+    );
+    const done = await this.store.finishLogin({
+      email: user.email,
+      meta,
+      verified,
+      reason: begin.allowed ? null : (begin.reason ?? 'refused'),
+      purpose: 'reauth',
+    });
+    if (!done) throw invalidCredentials();
+    return user;
+  }
+
+  /** PW311 before anything is counted, when the hashing queue is already full. */
+  private refuseWhenBusy(): void {
+    const stats = this.options.hasher.stats();
+    if (stats.queued >= stats.maxQueue) {
+      throw new PgwardenError(ErrorCodes.AUTH_BUSY, 'too many logins are being checked; retry shortly');
+    }
+  }
+
+  /** verifyPassword, undoing the attempt begin_login counted when the hasher refuses (PW311). */
+  private async verifyOrUndo(
+    email: string,
+    meta: RequestMeta,
+    stored: string | null,
+    password: string,
+    rehash = true,
+  ): Promise<{ verified: boolean; newHash: string | null }> {
+    try {
+      return await this.verifyPassword(stored, password, rehash);
+    } catch (err) {
+      if (err instanceof PgwardenError && err.code === ErrorCodes.AUTH_BUSY) {
+        await this.store.finishLogin({ email, meta, verified: false, reason: 'busy' });
+      }
+      throw err;
+    }
+  }
+
+  /**
    * One argon2 verification whatever happens: against the stored hash, or against the dummy hash
    * when there is none to check, so the time does not tell the cases apart.
    */
@@ -436,14 +510,6 @@ export class AuthService {
     // replay: the database enforces it too (compare-and-set), this only saves a round trip
     if (factor.lastUsedStep !== null && step <= factor.lastUsedStep) return null;
     return step;
-  }
-
-  /** A new access token for the caller's session at its current level (after enrolment or step-up). */
-  private async reissue(principal: Principal): Promise<AccessGrant> {
-    const live = await this.store.checkSession(principal.sessionId);
-    const user = live && (await this.store.getUser(live.userId));
-    if (!live || !user) throw invalidToken();
-    return this.accessGrant({ ...live, roles: user.roles });
   }
 
   private async accessGrant(s: {

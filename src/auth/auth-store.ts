@@ -299,17 +299,26 @@ export class AuthStore {
     step: number;
     recoveryDigests: Buffer[];
     sessionId: string;
+    refreshDigest: Buffer;
     meta: RequestMeta;
-  }): Promise<boolean> {
-    const [r] = await this.rows('select auth.mfa_activate($1, $2, $3, $4, $5, $6) as ok', [
+  }): Promise<SessionRow | null> {
+    const [r] = await this.rows('select * from auth.mfa_activate($1, $2, $3, $4, $5, $6, $7, $8)', [
       input.userId,
       input.factorId,
       input.step,
       input.recoveryDigests,
       input.sessionId,
+      input.refreshDigest,
       input.meta.source ?? null,
+      input.meta.userAgent ?? null,
     ]);
-    return r?.ok === true;
+    return r ? toSession(r) : null;
+  }
+
+  /** Counts a second-factor attempt for step-up or enrolment; null when the factor is locked. */
+  async mfaAttempt(userId: string, meta: RequestMeta): Promise<MfaFactorRow | null> {
+    const [r] = await this.rows('select * from auth.mfa_attempt($1, $2)', [userId, meta.source ?? null]);
+    return r ? toFactor(r) : null;
   }
 
   async mfaChallenge(challengeDigest: Buffer): Promise<(MfaFactorRow & { userId: string }) | null> {
@@ -339,14 +348,22 @@ export class AuthStore {
     await this.rows('select auth.mfa_failed($1, $2, $3)', [userId, reason, meta.source ?? null]);
   }
 
-  async mfaStepUp(sessionId: string, factorId: string, step: number, meta: RequestMeta): Promise<boolean> {
-    const [r] = await this.rows('select auth.mfa_step_up($1, $2, $3, $4) as ok', [
-      sessionId,
-      factorId,
-      step,
-      meta.source ?? null,
+  async mfaStepUp(input: {
+    sessionId: string;
+    factorId: string;
+    step: number;
+    refreshDigest: Buffer;
+    meta: RequestMeta;
+  }): Promise<SessionRow | null> {
+    const [r] = await this.rows('select * from auth.mfa_step_up($1, $2, $3, $4, $5, $6)', [
+      input.sessionId,
+      input.factorId,
+      input.step,
+      input.refreshDigest,
+      input.meta.source ?? null,
+      input.meta.userAgent ?? null,
     ]);
-    return r?.ok === true;
+    return r ? toSession(r) : null;
   }
 
   async mfaDisable(userId: string, actor: string, meta: RequestMeta): Promise<boolean> {

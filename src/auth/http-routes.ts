@@ -238,22 +238,26 @@ export function authRoutes(auth: AuthService, options: AuthRoutesOptions): Route
       );
     })
     .add('POST', '/mfa/totp/enrol', async (ctx) => {
-      const r = await auth.enrolTotp(await principal(ctx));
+      const p = await principal(ctx);
+      const body = await ctx.body();
+      const r = await auth.enrolTotp(p, { currentPassword: body.current_password }, meta(ctx));
       return ok({ factor_id: r.factorId, secret: r.secret, otpauth_uri: r.otpauthUri });
     })
     .add('POST', '/mfa/totp/activate', async (ctx) => {
       const p = await principal(ctx);
       const body = await ctx.body();
       const r = await auth.activateTotp(p, { code: body.code }, meta(ctx));
-      return ok({ recovery_codes: r.recoveryCodes, ...grantBody(r.tokens) });
+      return ok({ recovery_codes: r.recoveryCodes, ...tokenBody(r.tokens) });
     })
     .add('POST', '/mfa/step-up', async (ctx) => {
       const p = await principal(ctx);
       const body = await ctx.body();
-      return ok(grantBody(await auth.stepUp(p, { code: body.code }, meta(ctx))));
+      return ok(tokenBody(await auth.stepUp(p, { code: body.code }, meta(ctx))));
     })
-    .add('DELETE', '/mfa/totp', async (ctx) => {
-      await auth.disableTotp(await principal(ctx), meta(ctx));
+    .add('POST', '/mfa/totp/disable', async (ctx) => {
+      const p = await principal(ctx);
+      const body = await ctx.body();
+      await auth.disableTotp(p, { currentPassword: body.current_password }, meta(ctx));
       return noContent;
     })
     .add('POST', '/admin/users/:id/disable', async (ctx) => {

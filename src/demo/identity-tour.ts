@@ -121,7 +121,7 @@ export async function identityTour(db: ConnectionConfig, add: (s: DemoSection) =
         const first = await auth.login(alice, home);
         if (first.kind !== 'session') throw new Error('expected a session');
         const me = await auth.authenticate(first.accessToken);
-        const enrol = await auth.enrolTotp(me);
+        const enrol = await auth.enrolTotp(me, { currentPassword: alice.password }, home);
         s.line(`otpauth URI for the authenticator app: ${enrol.otpauthUri.replace(/secret=[A-Z2-7]+/, 'secret=…')}`);
         const secret = base32Decode(enrol.secret);
         const [stored] = await q<{ s: Buffer }>('select secret_sealed as s from auth.mfa_factors where id = $1', [
@@ -131,7 +131,7 @@ export async function identityTour(db: ConnectionConfig, add: (s: DemoSection) =
           stored !== undefined && !stored.s.includes(secret),
           'TOTP secret stored sealed (AES-256-GCM), never in clear',
         );
-        const activated = await auth.activateTotp(me, { code: totpCode(secret, Date.now()) });
+        const activated = await auth.activateTotp(me, { code: totpCode(secret, Date.now()) }, home);
         s.check(
           activated.recoveryCodes.length === 10 && activated.tokens.aal === 'aal2',
           'enrolled: 10 recovery codes, session now aal2',

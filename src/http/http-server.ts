@@ -81,6 +81,22 @@ const plainMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', '
 const builtinRoutes = new Set(['/live', '/ready', '/metrics']);
 
 /**
+ * The rate-limit bucket of an address: an IPv4 address, or the /64 of an IPv6 one (a single
+ * IPv6 client holds a whole /64 and could otherwise use a fresh address per request).
+ */
+export function rateLimitKey(address: string): string {
+  if (!address.includes(':')) return address;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
+/**
  * The HTTP server every pgwarden service runs: routing, JSON bodies with limits, per-client
  * rate limiting, security headers, request ids, `/live` `/ready` `/metrics`, request metrics and
  * events, timeouts and graceful shutdown. Errors reach clients as `{ error: { code, message } }`;
@@ -183,7 +199,7 @@ async function handle(svc: Service, req: IncomingMessage, res: ServerResponse): 
     const address = clientAddress(req, { trustProxy: svc.options.trustProxy ?? false });
     const match: RouteMatch = svc.options.router.match(method, pathname);
     route = match.route ?? route;
-    const verdict = svc.limiter?.take(address);
+    const verdict = svc.limiter?.take(rateLimitKey(address));
     if (verdict && !verdict.allowed)
       throw new HttpError(ErrorCodes.HTTP_RATE_LIMITED, 'too many requests; retry later', {
         retryAfterSeconds: verdict.retryAfterSeconds,

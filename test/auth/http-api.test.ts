@@ -177,7 +177,9 @@ describe('auth HTTP API', () => {
 
   it('runs the whole MFA flow: enrol, activate, challenge, verify', async () => {
     const u = await signedUp();
-    const enrol = await call('/mfa/totp/enrol', { method: 'POST', token: u.access_token });
+    const noPassword = await call('/mfa/totp/enrol', { body: {}, token: u.access_token });
+    expect(noPassword.status).toBe(400);
+    const enrol = await call('/mfa/totp/enrol', { body: { current_password: u.password }, token: u.access_token });
     expect(enrol.status).toBe(200);
     const secret = base32Decode(enrol.body.secret);
     const activate = await call('/mfa/totp/activate', {
@@ -187,6 +189,9 @@ describe('auth HTTP API', () => {
     expect(activate.status).toBe(200);
     expect(activate.body.recovery_codes).toHaveLength(10);
     expect(activate.body.aal).toBe('aal2');
+    expect(activate.body.refresh_token).toMatch(/^pgwr_/);
+    // activation replaced the session: the old access token is dead
+    expect((await call('/me', { token: u.access_token })).status).toBe(401);
     const login = await call('/login', { body: { email: u.email, password: u.password } });
     expect(login.body.status).toBe('mfa_required');
     const bad = await call('/mfa/verify', { body: { mfa_token: login.body.mfa_token, code: '123456' } });

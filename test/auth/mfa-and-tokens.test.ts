@@ -5,7 +5,7 @@ import { ErrorCodes } from '../../src/errors/index.js';
 import { type AuthFixture, authFixture, goodPassword, uniqueEmail } from '../helpers/auth.js';
 
 // One frozen clock for TOTP and JWT times: tests move it explicitly.
-let clock = Date.UTC(2026, 10, 22, 12, 0, 0);
+let clock = Date.now();
 const now = () => clock;
 
 let f: AuthFixture;
@@ -26,11 +26,18 @@ async function loggedIn(roles: string[] = []) {
 
 async function enrolled() {
   const u = await loggedIn(['admin']);
-  const enrol = await f.auth.enrolTotp(u.me);
+  const enrol = await f.auth.enrolTotp(u.me, { currentPassword: goodPassword });
   const secret = base32Decode(enrol.secret);
+  // The database accepts steps within two of its own clock: start one step behind it, and let
+  // freshStep() move forward one step at a time.
+  clock = Date.now() - 30_000;
   const activated = await f.auth.activateTotp(u.me, { code: totpCode(secret, clock) });
   return { ...u, secret, enrol, activated };
 }
+
+const freshStep = () => {
+  clock += 30_000;
+};
 
 describe('TOTP second factor', () => {
   it('stores the TOTP secret sealed, never in clear', async () => {
@@ -57,7 +64,7 @@ describe('TOTP second factor', () => {
 
   it('asks for the second factor after a right password and issues aal2 tokens for a valid code', async () => {
     const { email, secret } = await enrolled();
-    clock += 60_000;
+    freshStep();
     const first = await f.auth.login({ email, password: goodPassword });
     expect(first.kind).toBe('mfa_required');
     if (first.kind !== 'mfa_required') return;
@@ -68,7 +75,7 @@ describe('TOTP second factor', () => {
 
   it('refuses a replayed code, even in a later login within the window', async () => {
     const { email, secret } = await enrolled();
-    clock += 60_000;
+    freshStep();
     const code = totpCode(secret, clock);
     const a = await f.auth.login({ email, password: goodPassword });
     const b = await f.auth.login({ email, password: goodPassword });
@@ -81,7 +88,7 @@ describe('TOTP second factor', () => {
 
   it('lets two parallel uses of one code produce exactly one session', async () => {
     const { email, secret } = await enrolled();
-    clock += 60_000;
+    freshStep();
     const code = totpCode(secret, clock);
     const challenges = await Promise.all([1, 2].map(() => f.auth.login({ email, password: goodPassword })));
     const results = await Promise.allSettled(
@@ -105,7 +112,7 @@ describe('TOTP second factor', () => {
 
   it('kills a challenge after five wrong codes', async () => {
     const { email, secret } = await enrolled();
-    clock += 60_000;
+    freshStep();
     const c = await f.auth.login({ email, password: goodPassword });
     if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
     for (let i = 0; i < 5; i++) {
@@ -121,7 +128,7 @@ describe('TOTP second factor', () => {
   it('lets an admin who logged in with a second factor act on another user', async () => {
     const { email, secret } = await enrolled();
     const victim = await loggedIn();
-    clock += 60_000;
+    freshStep();
     const c = await f.auth.login({ email, password: goodPassword });
     if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
     const admin = await f.auth.authenticate(
@@ -131,35 +138,104 @@ describe('TOTP second factor', () => {
     expect(await f.auth.revokeUserSessions(admin, victim.me.userId)).toBe(1);
   });
 
-  it('steps up a session opened before enrolment', async () => {
+  it('needs the current password to enrol, so a stolen access token cannot bind a factor', async () => {
+    const u = await loggedIn();
+    await expect(f.auth.enrolTotp(u.me, { currentPassword: 'not the password' })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_INVALID_CREDENTIALS,
+    });
+    expect(await f.sql('select 1 from auth.mfa_factors where user_id = $1', [u.me.userId])).toHaveLength(0);
+  });
+
+  it('ends every older session when a factor is activated, and opens a new aal2 one', async () => {
     const u = await loggedIn();
     const other = await f.auth.login({ email: u.email, password: goodPassword });
     if (other.kind !== 'session') throw new Error('expected a session');
-    const enrol = await f.auth.enrolTotp(u.me);
-    const secret = base32Decode(enrol.secret);
-    await f.auth.activateTotp(u.me, { code: totpCode(secret, clock) });
-    const second = await f.auth.authenticate(other.accessToken);
-    expect(second.aal).toBe('aal1');
-    clock += 30_000;
-    const up = await f.auth.stepUp(second, { code: totpCode(secret, clock) });
+    const enrol = await f.auth.enrolTotp(u.me, { currentPassword: goodPassword });
+    const activated = await f.auth.activateTotp(u.me, { code: totpCode(base32Decode(enrol.secret), clock) });
+    expect(activated.tokens.sessionId).not.toBe(u.tokens.sessionId);
+    for (const old of [u.tokens, other]) {
+      await expect(f.auth.authenticate(old.accessToken)).rejects.toMatchObject({
+        code: ErrorCodes.AUTH_ACCESS_TOKEN_INVALID,
+      });
+      await expect(f.auth.refresh(old.refreshToken)).rejects.toMatchObject({ code: ErrorCodes.AUTH_TOKEN_INVALID });
+    }
+    expect((await f.auth.authenticate(activated.tokens.accessToken)).aal).toBe('aal2');
+  });
+
+  it('steps an aal1 session up into a new aal2 session, the old tokens ending', async () => {
+    const { activated, secret } = await enrolled();
+    // an aal1 session of an enrolled user (one that predates a policy change, say)
+    await f.sql(`update auth.sessions set aal = 'aal1' where id = $1`, [activated.tokens.sessionId]);
+    const aal1 = await f.auth.authenticate(activated.tokens.accessToken);
+    expect(aal1.aal).toBe('aal1');
+    freshStep();
+    const up = await f.auth.stepUp(aal1, { code: totpCode(secret, clock) });
     expect(up.aal).toBe('aal2');
-    await expect(f.auth.stepUp(second, { code: totpCode(secret, clock) })).rejects.toMatchObject({
+    expect(up.sessionId).not.toBe(aal1.sessionId);
+    await expect(f.auth.refresh(activated.tokens.refreshToken)).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_TOKEN_INVALID,
+    });
+    expect(decodeJwt((await f.auth.refresh(up.refreshToken)).accessToken).aal).toBe('aal2');
+  });
+
+  it('locks the second factor after 10 wrong codes, across fresh logins, and keeps counting the password step', async () => {
+    const { email, secret, me } = await enrolled();
+    const source = '192.0.2.77';
+    for (let i = 0; i < 10; i++) {
+      const c = await f.auth.login({ email, password: goodPassword }, { source });
+      if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
+      await expect(f.auth.verifyMfa({ mfaToken: c.mfaToken, code: '000000' }, { source })).rejects.toMatchObject({
+        code: ErrorCodes.AUTH_MFA_INVALID,
+      });
+      // stay below the password step's delay: the attacker would rotate addresses
+      await f.sql(`update auth.throttle set retry_after = null where scope = 'account_source'`);
+    }
+    freshStep();
+    const c = await f.auth.login({ email, password: goodPassword }, { source: '192.0.2.78' });
+    if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
+    await expect(f.auth.verifyMfa({ mfaToken: c.mfaToken, code: totpCode(secret, clock) })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+    const events = await f.sql<{ event_type: string }>(
+      `select event_type from logs.notification_log where subject = $1 and event_type in ('auth.mfa_locked', 'auth.mfa_throttled')`,
+      [me.userId],
+    );
+    expect(events.map((e) => e.event_type)).toEqual(['auth.mfa_locked', 'auth.mfa_throttled']);
+    const pair = await f.sql<{ failures: number }>(
+      `select failures from auth.throttle where scope = 'account_source'
+        and key = sha256(auth._account_key($1) || auth._source_key($2::inet))`,
+      [email, source],
+    );
+    expect(pair[0]!.failures).toBe(10);
+  });
+
+  it('counts wrong step-up codes toward the same lock', async () => {
+    const { activated, secret } = await enrolled();
+    await f.sql(`update auth.sessions set aal = 'aal1' where id = $1`, [activated.tokens.sessionId]);
+    const aal1 = await f.auth.authenticate(activated.tokens.accessToken);
+    for (let i = 0; i < 10; i++) {
+      await expect(f.auth.stepUp(aal1, { code: '111111' })).rejects.toMatchObject({
+        code: ErrorCodes.AUTH_MFA_INVALID,
+      });
+    }
+    freshStep();
+    await expect(f.auth.stepUp(aal1, { code: totpCode(secret, clock) })).rejects.toMatchObject({
       code: ErrorCodes.AUTH_MFA_INVALID,
     });
   });
 
-  it('needs aal2 to disable the factor', async () => {
-    const u = await loggedIn();
-    const enrol = await f.auth.enrolTotp(u.me);
-    const aal1 = await f.auth.authenticate(u.tokens.accessToken);
-    expect(enrol.otpauthUri).toMatch(/^otpauth:\/\/totp\/pgwarden-test:/);
-    await f.auth.activateTotp(u.me, { code: totpCode(base32Decode(enrol.secret), clock) });
-    // the same session is now aal2 (enrolment raised it); a token-level principal still saying aal1 is refused
-    await expect(f.auth.disableTotp({ ...aal1, aal: 'aal1' })).rejects.toMatchObject({
+  it('needs aal2 and the current password to disable the factor', async () => {
+    const { activated } = await enrolled();
+    const me = await f.auth.authenticate(activated.tokens.accessToken);
+    await expect(f.auth.disableTotp({ ...me, aal: 'aal1' }, { currentPassword: goodPassword })).rejects.toMatchObject({
       code: ErrorCodes.AUTH_INSUFFICIENT_AAL,
     });
-    await f.auth.disableTotp(await f.auth.authenticate(u.tokens.accessToken));
-    expect((await f.auth.login({ email: u.email, password: goodPassword })).kind).toBe('session');
+    await expect(f.auth.disableTotp(me, { currentPassword: 'wrong one' })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_INVALID_CREDENTIALS,
+    });
+    await f.auth.disableTotp(me, { currentPassword: goodPassword });
+    const email = (await f.auth.store.getUser(me.userId))!.email;
+    expect((await f.auth.login({ email, password: goodPassword })).kind).toBe('session');
   });
 });
 

@@ -64,7 +64,7 @@ afterAll(async () => {
 describe('secrets never reach PostgreSQL', () => {
   it('keeps passwords, tokens and TOTP secrets out of the server log, pg_stat_statements, pg_stat_activity and the event log', async () => {
     if (process.env.PGWARDEN_EXPECT_PGAUDIT === '1') expect(pgaudit).toBe(true);
-    let clock = Date.UTC(2026, 10, 22, 12);
+    let clock = Date.now() - 30_000;
     const auth = new AuthService({
       pool,
       masterKey: parseMasterKey(generateMasterKey()),
@@ -94,13 +94,14 @@ describe('secrets never reach PostgreSQL', () => {
     if (s.kind !== 'session') throw new Error('expected a session');
     secrets.push(s.refreshToken, s.accessToken);
     const me = await auth.authenticate(s.accessToken);
-    const enrol = await auth.enrolTotp(me);
+    const enrol = await auth.enrolTotp(me, { currentPassword: password });
     secrets.push(enrol.secret);
     const code = totpCode(base32Decode(enrol.secret), clock);
     const activated = await auth.activateTotp(me, { code });
     secrets.push(...activated.recoveryCodes, activated.tokens.accessToken);
-    const r = await auth.refresh(s.refreshToken);
-    secrets.push(r.refreshToken);
+    // activation replaced the session: refresh the new one
+    const r = await auth.refresh(activated.tokens.refreshToken);
+    secrets.push(activated.tokens.refreshToken, r.refreshToken);
     const changed = await auth.changePassword(await auth.authenticate(r.accessToken), {
       currentPassword: password,
       newPassword,

@@ -52,6 +52,27 @@ describe('SQL-only use', () => {
     expect(rows[0]!.failures).toBe(1);
   });
 
+  it('throttles on the end user address the application passes, not on the shared connection', async () => {
+    const email = uniqueEmail('sql');
+    await register(email, 'plain sql passphrase');
+    for (let i = 0; i < 10; i++) {
+      await f.sql('select * from auth.authenticate_user($1, $2, null, $3)', [email, `wrong ${i}`, '192.0.2.50']);
+      await f.sql(`update auth.throttle set retry_after = null where scope = 'account_source'`);
+    }
+    const attacker = await f.sql('select * from auth.authenticate_user($1, $2, null, $3)', [
+      email,
+      'plain sql passphrase',
+      '192.0.2.50',
+    ]);
+    expect(attacker).toHaveLength(0);
+    const victim = await f.sql('select * from auth.authenticate_user($1, $2, null, $3)', [
+      email,
+      'plain sql passphrase',
+      '198.51.100.60',
+    ]);
+    expect(victim).toHaveLength(1);
+  });
+
   it('does not truncate long passwords at 72 bytes the way plain bcrypt does', async () => {
     const email = uniqueEmail('sql');
     const long = 'x'.repeat(80) + 'the part after seventy-two bytes';

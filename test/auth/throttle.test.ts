@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes } from '../../src/errors/index.js';
-import { type AuthFixture, authFixture, goodPassword, nextAddress, uniqueEmail } from '../helpers/auth.js';
+import { PasswordHasher } from '../../src/auth/password/index.js';
+import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
+import { type AuthFixture, authFixture, fastArgon2, goodPassword, nextAddress, uniqueEmail } from '../helpers/auth.js';
 
 let f: AuthFixture;
 beforeAll(async () => {
@@ -96,11 +97,11 @@ describe('login throttling', () => {
         await f.auth.login({ email, password: `spray ${a}-${i}` }, { source }).catch(() => undefined);
       }
     }
-    const window = await f.sql<{ window_count: number }>(
-      `select window_count from auth.throttle where scope = 'account' and key = auth._account_key($1)`,
+    const window = await f.sql<{ n: number }>(
+      `select window_count + prev_count as n from auth.throttle where scope = 'account' and key = auth._account_key($1)`,
       [email],
     );
-    expect(window[0]!.window_count).toBe(100);
+    expect(window[0]!.n).toBe(100);
     const fresh = nextAddress();
     await expect(f.auth.login({ email, password: goodPassword }, { source: fresh })).rejects.toMatchObject({
       code: ErrorCodes.AUTH_INVALID_CREDENTIALS,
@@ -111,6 +112,34 @@ describe('login throttling', () => {
     );
     expect(reasons.map((r) => r.reason)).toContain('account_cap');
     expect((await f.auth.login({ email, password: goodPassword }, { source: home })).kind).toBe('session');
+  });
+
+  it('treats IPv4-mapped IPv6 addresses as their IPv4 clients, not as one shared network [P-13]', async () => {
+    const { email } = await registered();
+    for (let i = 0; i < 10; i++) {
+      await f.auth
+        .login({ email, password: `mapped ${i}` }, { source: '::ffff:198.51.100.201' })
+        .catch(() => undefined);
+      await expireDelay(email, '198.51.100.201');
+    }
+    expect((await pairFailures(email, '198.51.100.201'))!.locked).toBe(true);
+    const r = await f.auth.login({ email, password: goodPassword }, { source: '::ffff:203.0.113.205' });
+    expect(r.kind).toBe('session');
+  });
+
+  it('does not count a login refused because hashing is saturated (PW311)', async () => {
+    const { email } = await registered();
+    const source = nextAddress();
+    const saturated = new PasswordHasher({ params: fastArgon2, concurrency: 1, maxQueue: 1 });
+    saturated.verify = () => Promise.reject(new PgwardenError(ErrorCodes.AUTH_BUSY, 'busy'));
+    const svc = f.withOptions({ hasher: saturated });
+    for (let i = 0; i < 12; i++) {
+      await expect(svc.login({ email, password: goodPassword }, { source })).rejects.toMatchObject({
+        code: ErrorCodes.AUTH_BUSY,
+      });
+    }
+    expect((await pairFailures(email, source))!.failures).toBe(0);
+    expect((await f.auth.login({ email, password: goodPassword }, { source })).kind).toBe('session');
   });
 
   it('counts 50 parallel wrong passwords exactly and locks exactly once, at the threshold [P-14]', async () => {

@@ -82,3 +82,14 @@ describe('TokenBucketLimiter', () => {
     expect(() => new TokenBucketLimiter({ capacity: 1, refillPerSecond: 1, maxKeys: 0 })).toThrow(/maxKeys/);
   });
 });
+
+describe('rateLimitKey', () => {
+  it('keys IPv4 by address and IPv6 by its /64, so one IPv6 client cannot rotate addresses', async () => {
+    const { rateLimitKey } = await import('../../src/http/http-server.js');
+    expect(rateLimitKey('203.0.113.9')).toBe('203.0.113.9');
+    expect(rateLimitKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitKey('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(rateLimitKey('::1')).toBe('0:0:0:0::/64');
+  });
+});
