@@ -134,7 +134,7 @@ export async function identityTour(db: ConnectionConfig, add: (s: DemoSection) =
         const activated = await auth.activateTotp(me, { code: totpCode(secret, Date.now()) }, home);
         s.check(
           activated.recoveryCodes.length === 10 && activated.tokens.aal === 'aal2',
-          'enrolled: 10 recovery codes, session now aal2',
+          'enrolled: 10 recovery codes; older sessions ended, a new aal2 session issued',
         );
         const second = await auth.login(alice, home);
         s.check(second.kind === 'mfa_required', 'next login: the password alone gives an MFA challenge, not a session');
