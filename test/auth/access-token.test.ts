@@ -146,7 +146,7 @@ describe('verifyAccessToken', () => {
     expect((await verifyAccessToken(token, options({ keys: jwks }))).exp).toBe(Math.floor(t0 / 1000) + 60);
   });
 
-  it('denies an expired token by the injected clock, with the tolerance it is given', async () => {
+  it('denies an expired token by the injected clock, with the tolerance it is given [J-11]', async () => {
     const token = await signAccessToken({ key: edSigner, claims, now: at(t0) });
     await expect(verifyAccessToken(token, options({ now: at(t0 + 899_999) }))).resolves.toBeTruthy();
     expect(await rejection(token, options({ now: at(t0 + 900_000) }))).toBe('ERR_JWT_EXPIRED');
@@ -155,14 +155,14 @@ describe('verifyAccessToken', () => {
     expect(await rejection(token, options({ ...tolerant, now: at(t0 + 930_000) }))).toBe('ERR_JWT_EXPIRED');
   });
 
-  it('refuses a clock tolerance above 60 seconds', async () => {
+  it('refuses a clock tolerance above 60 seconds [J-11]', async () => {
     const token = await signAccessToken({ key: edSigner, claims, now: at(t0) });
     await expect(verifyAccessToken(token, options({ clockToleranceSeconds: 61 }))).rejects.toMatchObject({
       code: ErrorCodes.INTERNAL,
     });
   });
 
-  it('denies a token with alg "none"', async () => {
+  it('denies a token with alg "none" [J-01]', async () => {
     const iat = Math.floor(t0 / 1000);
     const payload = { ...claims, iat, exp: iat + 900, jti: 'x' };
     const unsigned = `${b64({ alg: 'none', kid: ed.kid, typ: 'at+jwt' })}.${b64(payload)}.`;
@@ -179,12 +179,12 @@ describe('verifyAccessToken', () => {
     expect(await rejection(`${input}.${mac}`)).toBe('ERR_JOSE_ALG_NOT_ALLOWED');
   });
 
-  it('denies a token of another type', async () => {
+  it('denies a token of another type [J-16]', async () => {
     expect(await rejection(await forge({}, { typ: 'JWT' }))).toBe('ERR_JWT_CLAIM_VALIDATION_FAILED: typ');
     expect(await rejection(await forge({}, { typ: undefined }))).toBe('ERR_JWT_CLAIM_VALIDATION_FAILED: typ');
   });
 
-  it('denies the wrong audience or issuer', async () => {
+  it('denies the wrong audience or issuer [J-14] [J-15]', async () => {
     const token = await signAccessToken({ key: edSigner, claims, now: at(t0) });
     expect(await rejection(token, options({ audience: 'other-api' }))).toBe('ERR_JWT_CLAIM_VALIDATION_FAILED: aud');
     expect(await rejection(token, options({ issuer: 'https://evil.test' }))).toBe(
@@ -221,7 +221,7 @@ describe('verifyAccessToken', () => {
     expect(await rejection(`${header}.${payload}.${flipped}`)).toBe('ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
   });
 
-  it('denies properly signed tokens whose pgwarden claims are missing or malformed', async () => {
+  it('denies properly signed tokens whose pgwarden claims are missing or malformed [J-19]', async () => {
     const cases: [JWTPayload, string][] = [
       [{ sid: undefined }, 'sid'],
       [{ tenant: '' }, 'tenant'],
