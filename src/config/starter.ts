@@ -26,7 +26,7 @@ embedded:
   # bindir: /usr/lib/postgresql/15/bin
 
 install:
-  # basic: auth and security events; standard: + RBAC, RLS, audit; advanced: + ledger, encryption.
+  # basic: identity (auth) and security events; standard: + RBAC, RLS, audit; advanced: + ledger, encryption.
   tier: advanced
   # Prefix of the cluster-wide role names (pgw_owner, pgw_authenticator, pgw_anon, ...).
   rolePrefix: pgw_
@@ -36,4 +36,41 @@ install:
 log:
   # fatal | error | warn | info | debug | trace | silent
   level: info
+
+auth:
+  # The auth service (pgwarden serve auth, and pgwarden up): docs/auth.md.
+  # 32-byte master key (base64) sealing TOTP secrets and JWT private keys. Set it through
+  # PGWARDEN_AUTH_MASTER_KEY from a secret manager rather than here; without it, masterKeyFile
+  # is used (created with mode 0600 on first use).
+  # masterKey: <base64 of 32 random bytes>
+  masterKeyFile: .pgwarden/master.key
+  issuer: pgwarden
+  audience: pgwarden-api
+  # Access-token lifetime (60-3600 s); EdDSA or ES256 for new signing keys.
+  accessTokenTtlSeconds: 900
+  signingAlg: EdDSA
+  # 8 follows ASVS L1; NIST SP 800-63B-4 asks 15 where a password is the only factor.
+  passwordMinLength: 8
+  passwordMaxLength: 256
+  productWords: [pgwarden]
+  # argon2id cost; never below OWASP's m=19456 KiB, t=2, p=1.
+  argon2MemoryKib: 19456
+  argon2TimeCost: 2
+  argon2Parallelism: 1
+  # Concurrent hashes (0: one per CPU) and logins allowed to wait for one (then 503).
+  hashConcurrency: 0
+  hashQueueLimit: 256
+  host: 127.0.0.1
+  port: 8787
+  bodyLimitBytes: 16384
+  # Number of proxies in front whose X-Forwarded-For is trusted.
+  trustProxy: 0
+  rateLimitPerMinute: 300
+  rateLimitBurst: 60
+  # admin: only an admin may register users (POST /register); open: anyone signs up into openRegistrationTenant.
+  registration: admin
+  openRegistrationTenant: default
+  totpIssuer: pgwarden
+  adminRole: admin
+  adminRequiresMfa: true
 `;
