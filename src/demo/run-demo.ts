@@ -126,8 +126,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
             `${r.rolname.padEnd(24)} ${r.rolcanlogin ? 'login  ' : 'nologin'} ${r.rolinherit ? 'inherit  ' : 'noinherit'} ${r.rolsuper ? 'SUPERUSER' : ''}${r.rolbypassrls ? 'BYPASSRLS' : ''}`,
           );
         s.check(
-          rows.length === 6 && rows.every((r) => !r.rolsuper && !r.rolbypassrls),
-          'six roles, none superuser or BYPASSRLS',
+          rows.length === 7 && rows.every((r) => !r.rolsuper && !r.rolbypassrls),
+          'seven roles, none superuser or BYPASSRLS',
         );
         const owner = rows.find((r) => r.rolname === roles.owner);
         s.check(owner?.rolcanlogin === false, `${roles.owner} owns pgwarden's objects and cannot log in`);

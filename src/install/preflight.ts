@@ -87,14 +87,15 @@ export async function preflight(
 
 /**
  * Roles are cluster-wide, so pgwarden's may already exist: made by an install into another
- * database (fine), or planted by someone who wants a way into pgwarden's objects. Before core's
- * first file runs, each existing role must have the attributes pgwarden gives it, the owner role
+ * database (fine), or planted by someone who wants a way into pgwarden's objects. Before a file that
+ * creates roles runs, each existing role must have the attributes pgwarden gives it, the owner role
  * no member or admin but superusers and the installing role, and the per-request roles no member
  * but the authenticator (PW216). The auditor and security admin roles are meant to be granted to
- * people, so their members are not checked.
+ * people, and the auth service role to the service's login, so their members are not checked.
  */
 export async function refuseForeignRoles(client: pg.ClientBase, plan: InstallPlan, roles: RoleNames): Promise<void> {
-  if (!plan.files.some((f) => f.module === 'core' && f.version === 1)) return;
+  // Before any file that creates roles (core 0001, auth 0001) runs.
+  if (!plan.files.some((f) => f.privileged)) return;
   const { rows } = await client.query<{ role: string; problem: string }>(
     `with expected(key, name, login) as (select * from unnest($1::text[], $2::text[], $3::boolean[]))
      select r.rolname as role, p.problem

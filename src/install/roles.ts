@@ -1,5 +1,13 @@
-/** The group roles the core module creates, by their unprefixed key. */
-export const roleKeys = ['owner', 'authenticator', 'anon', 'app_user', 'auditor', 'security_admin'] as const;
+/** pgwarden's group roles by their unprefixed key: six made by core, auth_service by auth. */
+export const roleKeys = [
+  'owner',
+  'authenticator',
+  'anon',
+  'app_user',
+  'auditor',
+  'security_admin',
+  'auth_service',
+] as const;
 export type RoleKey = (typeof roleKeys)[number];
 export type RoleNames = Record<RoleKey, string>;
 

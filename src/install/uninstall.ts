@@ -199,7 +199,7 @@ async function emptySchemaExcept(client: pg.ClientBase, schema: string, keep: st
   for (const t of types) await client.query(`drop type if exists ${t.name} cascade`);
 }
 
-// The six roles are one unit: another database of the cluster with pgwarden installed relies on
+// pgwarden's roles are one unit: another database of the cluster with pgwarden installed relies on
 // all of them (authenticator owns nothing there, yet its memberships make the install work), so
 // they are dropped together or all kept.
 async function dropRoles(

@@ -121,8 +121,22 @@ describe('grants', () => {
     }
   };
 
-  it('allows the security admin to call the service functions', async () => {
-    await expect(asRole('pgw_security_admin', `select * from auth.begin_login('a@b.c', null)`)).resolves.toBeDefined();
+  it('allows the auth service role to call the service functions', async () => {
+    await expect(asRole('pgw_auth_service', `select * from auth.begin_login('a@b.c', null)`)).resolves.toBeDefined();
+  });
+
+  it('denies the security admin the functions that take the service at its word', async () => {
+    for (const sql of [
+      `select * from auth.begin_login('a@b.c', null)`,
+      `select * from auth.finish_login('a@b.c', null, null, true, null)`,
+      `select * from auth.mfa_complete('\\x00', 1, null, null)`,
+      `select * from auth.active_signing_key()`,
+    ]) {
+      await expect(asRole('pgw_security_admin', sql)).rejects.toMatchObject({ code: '42501' });
+    }
+    await expect(
+      asRole('pgw_security_admin', `select auth.set_user_status(gen_random_uuid(), 'active')`),
+    ).rejects.toMatchObject({ code: 'PW309' });
   });
 
   it.each(['pgw_anon', 'pgw_app_user', 'pgw_auditor'])(

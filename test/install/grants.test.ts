@@ -118,7 +118,7 @@ describe('core grants', () => {
       `select rolname, rolsuper, rolbypassrls, rolcreaterole, rolcanlogin, rolinherit from pg_roles where rolname = any($1::text[])`,
       [Object.values(roles)],
     );
-    expect(rows).toHaveLength(6);
+    expect(rows).toHaveLength(7);
     for (const r of rows) {
       expect([r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole]).toEqual([r.rolname, false, false, false]);
       expect([r.rolname, r.rolcanlogin]).toEqual([r.rolname, r.rolname === roles.authenticator]);

@@ -96,7 +96,7 @@ describe('uninstall', () => {
       const result = await uninstall(c, { rolePrefix: prefix });
       expect(result.droppedRoles).toEqual([]);
       expect(result.keptRoles.map((r) => r.name)).toContain(roleNames(prefix).owner);
-      expect(await rolesPresent(c, prefix)).toHaveLength(6);
+      expect(await rolesPresent(c, prefix)).toHaveLength(7);
     });
   });
 
@@ -148,7 +148,7 @@ describe("uninstall leaves what is not pgwarden's alone", () => {
       expect(err.detail).toContain('would remove column public.docs.sha');
       expect((await c.query('select sha is not null as ok from public.docs')).rows[0].ok).toBe(true);
       expect((await readLedger(c)).length).toBe(defaultCatalog().files.length);
-      expect(await rolesPresent(c, prefix)).toHaveLength(6);
+      expect(await rolesPresent(c, prefix)).toHaveLength(7);
     });
   });
 

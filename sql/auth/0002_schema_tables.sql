@@ -1,4 +1,4 @@
--- auth 0001: the auth schema and its tables: users, credentials, sessions, refresh-token
+-- auth 0002: the auth schema and its tables: users, credentials, sessions, refresh-token
 -- families, throttle state, MFA factors and recovery codes, JWT signing keys, and the policy.
 --
 -- Secrets are never stored in clear: passwords as PHC hashes made by the caller (argon2id in

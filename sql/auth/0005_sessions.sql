@@ -1,4 +1,4 @@
--- auth 0004: sessions: refresh rotation with reuse detection, validation, logout, revocation,
+-- auth 0005: sessions: refresh rotation with reuse detection, validation, logout, revocation,
 -- password change and the admin controls that end sessions (ASVS 7.4).
 
 -- Rotates a refresh token: the presented token becomes 'used' and a child takes its place, in

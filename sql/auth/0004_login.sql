@@ -1,4 +1,4 @@
--- auth 0003: registration and login.
+-- auth 0004: registration and login.
 --
 -- Two ways in, one set of rules:
 --   * the pgwarden auth service (Node) hashes with argon2id itself and sends only derived values:

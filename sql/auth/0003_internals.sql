@@ -1,4 +1,4 @@
--- auth 0002: internal helpers the public functions share: the policy row, digest keys for the
+-- auth 0003: internal helpers the public functions share: the policy row, digest keys for the
 -- throttle, the source network of an address, the event writer and session creation.
 --
 -- None of these is granted to anyone: they run inside the security definer functions of the

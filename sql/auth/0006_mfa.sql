@@ -1,4 +1,4 @@
--- auth 0005: TOTP second factor (RFC 6238) and recovery codes.
+-- auth 0006: TOTP second factor (RFC 6238) and recovery codes.
 --
 -- The service generates the secret, seals it under the master key and stores only the sealed
 -- bytes; it verifies codes in Node. The database keeps the replay rule: a time step is accepted

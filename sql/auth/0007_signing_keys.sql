@@ -1,4 +1,4 @@
--- auth 0006: JWT signing keys and housekeeping.
+-- auth 0007: JWT signing keys and housekeeping.
 --
 -- One active key signs; a rotation retires it, keeping its public half published until
 -- p_keep_published has passed (the access-token lifetime plus clock skew), so no token it
