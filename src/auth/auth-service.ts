@@ -71,6 +71,8 @@ export class AuthService {
   readonly store: AuthStore;
   readonly keys: KeyRing;
   private readonly totpBox: SecretBox;
+  /** Recovery codes are stored as HMACs under this master-key subkey, useless without the key. */
+  private readonly recoveryKey: Buffer;
   private readonly now: () => number;
 
   constructor(private readonly options: AuthServiceOptions) {
@@ -85,6 +87,7 @@ export class AuthService {
       now: this.now,
     });
     this.totpBox = new SecretBox(options.masterKey, 'totp-secrets');
+    this.recoveryKey = options.masterKey.deriveKey('recovery-codes');
   }
 
   /**
@@ -168,7 +171,7 @@ export class AuthService {
         throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the code is not valid');
       }
     } else if (typeof input.recoveryCode === 'string' && input.recoveryCode.length <= 64) {
-      recoveryDigest = recoveryCodeDigest(input.recoveryCode);
+      recoveryDigest = recoveryCodeDigest(input.recoveryCode, this.recoveryKey);
     } else {
       throw badInput('code or recoveryCode is required');
     }
@@ -320,7 +323,7 @@ export class AuthService {
       userId: principal.userId,
       factorId: factor.factorId,
       step,
-      recoveryDigests: codes.map((c) => c.digest),
+      recoveryDigests: codes.map((c) => recoveryCodeDigest(c.code, this.recoveryKey)),
       sessionId: principal.sessionId,
       refreshDigest: refresh.digest,
       meta,

@@ -1,6 +1,6 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { base32Decode, totpCode } from '../../src/auth/crypto/index.js';
+import { base32Decode, recoveryCodeDigest, totpCode } from '../../src/auth/crypto/index.js';
 import { ErrorCodes } from '../../src/errors/index.js';
 import { type AuthFixture, authFixture, goodPassword, uniqueEmail } from '../helpers/auth.js';
 
@@ -60,6 +60,9 @@ describe('TOTP second factor', () => {
     ]);
     expect(stored).toHaveLength(10);
     expect(JSON.stringify(stored)).not.toContain(activated.recoveryCodes[0]);
+    // keyed digests: a leaked table cannot be searched offline with plain SHA-256
+    const plain = recoveryCodeDigest(activated.recoveryCodes[0]!);
+    expect(stored.some((r) => r.d.equals(plain))).toBe(false);
   });
 
   it('asks for the second factor after a right password and issues aal2 tokens for a valid code', async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 
 /** A new recovery code: show `code` to the user once, store only `digest`. */
@@ -55,8 +55,11 @@ export function normaliseRecoveryCode(input: string): string {
  * @example
  * const digest = recoveryCodeDigest(body.code); // look it up among the user's unused digests
  */
-export function recoveryCodeDigest(code: string): Buffer {
-  return createHash('sha256').update(normaliseRecoveryCode(code), 'utf8').digest();
+export function recoveryCodeDigest(code: string, key?: Uint8Array): Buffer {
+  const normalised = normaliseRecoveryCode(code);
+  // With a key (a master-key subkey), an HMAC: a leaked table then cannot be searched offline.
+  if (key) return createHmac('sha256', key).update(normalised, 'utf8').digest();
+  return createHash('sha256').update(normalised, 'utf8').digest();
 }
 
 function randomCode(): string {
