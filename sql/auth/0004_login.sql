@@ -180,14 +180,16 @@ set search_path = ''
 as $$
 declare
   u auth.users;
+  v_source bytea := auth._source_key(p_source);
+  v_pair bytea;
   v_prev integer;
 begin
   select * into strict u from auth.users x where x.id = p_user_id;
+  v_pair := pg_catalog.sha256(auth._account_key(u.email) || v_source);
   update auth.throttle t set failures = 0, retry_after = null, locked_until = null
     from (select x.failures from auth.throttle x
-           where x.scope = 'account_source' and x.key = pg_catalog.sha256(auth._account_key(u.email) || auth._source_key(p_source))
-             for update) as before
-   where t.scope = 'account_source' and t.key = pg_catalog.sha256(auth._account_key(u.email) || auth._source_key(p_source))
+           where x.scope = 'account_source' and x.key = v_pair for update) as before
+   where t.scope = 'account_source' and t.key = v_pair
   returning before.failures into v_prev;
   -- begin_login counted the successful attempt too
   v_prev := greatest(coalesce(v_prev, 1) - 1, 0);
@@ -195,7 +197,7 @@ begin
     perform auth._event('auth.success_after_failures', 'notice', u.id::text, u.tenant, p_source,
       pg_catalog.jsonb_build_object('failures', v_prev));
   end if;
-  insert into auth.known_sources (user_id, source_key, last_success_at) values (u.id, auth._source_key(p_source), p_now)
+  insert into auth.known_sources (user_id, source_key, last_success_at) values (u.id, v_source, p_now)
   on conflict on constraint known_sources_pkey do update set last_success_at = excluded.last_success_at;
 end
 $$;
