@@ -127,6 +127,12 @@ export const ErrorCodes = {
   AUTH_NO_SIGNING_KEY: 'PW313',
   /** The auth module is not installed in this database (install the basic tier or above). */
   AUTH_NOT_INSTALLED: 'PW314',
+  /** A bearer token failed verification (signature, algorithm, claims, type, time). HTTP 401 invalid_token. */
+  JWT_INVALID: 'PW320',
+  /** The verification keys could not be fetched in time; the request fails closed (HTTP 503). */
+  JWT_KEYS_UNAVAILABLE: 'PW321',
+  /** The verifier's configuration is unsafe or incomplete (weak HMAC secret, no keys, bad allowlist). */
+  JWT_CONFIG_INVALID: 'PW322',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
