@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { generateMasterKey } from '../../src/auth/crypto/index.js';
 import { installedDatabase } from '../helpers/db.js';
 import { cliEnv, finished, runCli, spawnCli, tempCwd, urlOf, waitForLine } from './run-cli.js';
@@ -22,6 +22,10 @@ afterAll(async () => {
 describe('pgwarden serve auth', () => {
   it('serves the API until SIGTERM, then exits 0', async () => {
     const child = spawnCli(['serve', 'auth', '--port', '0', '--json', '--database-url', url], { cwd, env });
+    // never leave a server behind, even when an assertion below fails
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     const done = finished(child, 60_000);
     const ready = JSON.parse(await waitForLine(child, (l) => l.includes('auth-ready'), 30_000)) as { url: string };
     expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
