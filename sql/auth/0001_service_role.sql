@@ -5,7 +5,7 @@
 -- The service is trusted to tell the database whether a password or a TOTP code was right
 -- (it checks them in Node, so the database never sees them), which means whoever holds this role
 -- can open sessions for any user. It is therefore its own role, granted to the service's login
--- and to no person, apart from security_admin (people who manage users and policies).
+-- and to no person; security_admin (people who manage users and policies) does not get it.
 --
 -- Runs as the installing role because roles are cluster-wide; created only when missing, like
 -- core's roles (another database of the cluster may already use it).

@@ -13,30 +13,32 @@ create schema if not exists auth authorization {{role:owner}};
 revoke all on schema auth from public;
 comment on schema auth is 'pgwarden: identity: users, credentials, sessions, MFA, signing keys';
 
--- One row of tunables read by the auth functions. Changing it is an admin action (security_admin).
+-- One row of tunables read by the auth functions. Changing it is an admin action (security_admin),
+-- logged as auth.policy_changed; every value is bounded, so a policy change can loosen the
+-- controls but never switch them off.
 create table auth.policy (
   singleton              boolean  primary key default true check (singleton),
   -- sessions (ASVS 7.3.1 / 7.3.2); the defaults follow Keycloak's SSO session idle and max
-  session_idle_timeout   interval not null default interval '30 minutes' check (session_idle_timeout > interval '0'),
-  session_max_lifetime   interval not null default interval '10 hours'   check (session_max_lifetime > interval '0'),
+  session_idle_timeout   interval not null default interval '30 minutes' check (session_idle_timeout between interval '1 minute' and interval '30 days'),
+  session_max_lifetime   interval not null default interval '10 hours'   check (session_max_lifetime between interval '5 minutes' and interval '90 days'),
   -- a refresh token presented again within this window after its first use is refused without
   -- revoking the family: two tabs refreshing at once are a race, not a theft (RFC 9700 4.14)
-  refresh_reuse_grace    interval not null default interval '10 seconds' check (refresh_reuse_grace >= interval '0'),
+  refresh_reuse_grace    interval not null default interval '10 seconds' check (refresh_reuse_grace between interval '0' and interval '1 minute'),
   -- throttling per (account, source network): no delay for the first delay_after - 1 failures,
   -- then 1 s, 2 s, 4 s … up to max_delay; a lock of lock_duration at lock_after failures
-  delay_after            integer  not null default 5  check (delay_after >= 1),
-  lock_after             integer  not null default 10 check (lock_after >= delay_after),
-  max_delay              interval not null default interval '15 minutes' check (max_delay > interval '0'),
-  lock_duration          interval not null default interval '15 minutes' check (lock_duration > interval '0'),
-  failure_memory         interval not null default interval '24 hours' check (failure_memory > interval '0'),
+  delay_after            integer  not null default 5  check (delay_after between 1 and 20),
+  lock_after             integer  not null default 10 check (lock_after >= delay_after and lock_after <= 50),
+  max_delay              interval not null default interval '15 minutes' check (max_delay between interval '1 second' and interval '1 day'),
+  lock_duration          interval not null default interval '15 minutes' check (lock_duration between interval '1 minute' and interval '1 day'),
+  failure_memory         interval not null default interval '24 hours' check (failure_memory between interval '1 hour' and interval '30 days'),
   -- password verifications per account per hour from sources where the user never logged in,
   -- and per source network per hour across accounts (password spraying)
   account_hourly_cap     integer  not null default 100 check (account_hourly_cap between 1 and 100),
-  source_hourly_cap      integer  not null default 300 check (source_hourly_cap >= 1),
-  known_source_ttl       interval not null default interval '90 days',
+  source_hourly_cap      integer  not null default 300 check (source_hourly_cap between 1 and 100000),
+  known_source_ttl       interval not null default interval '90 days' check (known_source_ttl between interval '1 day' and interval '1 year'),
   -- MFA challenge after a correct password
-  mfa_challenge_ttl      interval not null default interval '5 minutes',
-  mfa_challenge_attempts integer  not null default 5 check (mfa_challenge_attempts >= 1),
+  mfa_challenge_ttl      interval not null default interval '5 minutes' check (mfa_challenge_ttl between interval '30 seconds' and interval '15 minutes'),
+  mfa_challenge_attempts integer  not null default 5 check (mfa_challenge_attempts between 1 and 10),
   -- SQL-only password hashing (auth.hash_password)
   min_password_length    integer  not null default 8 check (min_password_length >= 8),
   max_password_length    integer  not null default 256 check (max_password_length >= 64),

@@ -136,7 +136,9 @@ create function auth._create_session(
   p_user_agent       text,
   p_refresh_digest   bytea,
   p_session_digest   bytea,
-  p_now              timestamptz
+  p_now              timestamptz,
+  -- a session replacing another (step-up, password change) keeps the old absolute limit
+  p_not_after        timestamptz default null
 ) returns auth.sessions
 language plpgsql
 volatile
@@ -153,8 +155,8 @@ begin
      user_agent, aal, amr, token_digest)
   values
     (u.id, u.tenant, p_now, p_now,
-     least(p_now + pol.session_idle_timeout, p_now + pol.session_max_lifetime),
-     p_now + pol.session_max_lifetime, p_source, pg_catalog.left(p_user_agent, 512), p_aal, p_amr,
+     least(p_now + pol.session_idle_timeout, p_now + pol.session_max_lifetime, p_not_after),
+     least(p_now + pol.session_max_lifetime, p_not_after), p_source, pg_catalog.left(p_user_agent, 512), p_aal, p_amr,
      p_session_digest)
   returning * into s;
   if p_refresh_digest is not null then

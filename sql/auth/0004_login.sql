@@ -427,3 +427,18 @@ begin
   end if;
 end
 $$;
+
+-- Every policy change is an admin action in the event log, old and new values side by side.
+create function auth._policy_changed() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform auth._event('auth.policy_changed', 'notice', null, null, null,
+    pg_catalog.jsonb_build_object('before', pg_catalog.to_jsonb(old), 'after', pg_catalog.to_jsonb(new),
+                                  'by', session_user::text));
+  return new;
+end
+$$;
+create trigger policy_changed after update on auth.policy
+  for each row execute function auth._policy_changed();

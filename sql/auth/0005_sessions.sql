@@ -177,6 +177,7 @@ begin
   end if;
   for r in select x.id from auth.sessions x
             where x.user_id = p_user_id and x.revoked_at is null and x.id is distinct from p_except
+            order by x.id
             for update
   loop
     perform auth._end_session(r.id, coalesce(p_reason, 'revoked'), v_now);
@@ -229,14 +230,18 @@ declare
   s auth.sessions;
   v_ended integer;
 begin
-  select * into u from auth.users x where x.id = p_user_id and x.status = 'active' for update;
+  -- no key update: the session inserts below only need the user row not to go away, and FOR
+  -- UPDATE would conflict with their foreign-key checks held by other functions (deadlocks)
+  select * into u from auth.users x where x.id = p_user_id and x.status = 'active' for no key update;
   select * into old from auth.sessions x where x.id = p_session_id and x.user_id = p_user_id;
   if u.id is null or not auth._session_usable(old, v_now) then
     raise exception using errcode = 'PW302', message = 'the session is not valid';
   end if;
   perform auth._set_credential(u.id, p_new_hash, v_now);
   v_ended := auth.revoke_sessions(u.id, null, 'password_changed', u.id::text, p_source);
-  s := auth._create_session(u.id, old.aal, old.amr, p_source, p_user_agent, p_refresh_digest, null, v_now);
+  delete from auth.mfa_challenges c where c.user_id = u.id;
+  s := auth._create_session(u.id, old.aal, old.amr, p_source, p_user_agent, p_refresh_digest, null, v_now,
+                            old.absolute_expires_at);
   perform auth._event('auth.password_changed', 'notice', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('sessions_ended', v_ended), s.id);
   return query select s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
@@ -253,12 +258,16 @@ as $$
 declare
   u auth.users;
 begin
-  select * into u from auth.users x where x.id = p_user_id for update;
+  select * into u from auth.users x where x.id = p_user_id for no key update;
   if u.id is null then
     raise exception using errcode = 'PW309', message = 'no such user';
   end if;
   perform auth._set_credential(u.id, p_new_hash, pg_catalog.clock_timestamp());
   perform auth.revoke_sessions(u.id, null, 'password_reset', p_actor);
+  -- the owner's way back in: challenges opened with the old password die, and a second factor
+  -- locked by someone who knew it is unlocked
+  delete from auth.mfa_challenges c where c.user_id = u.id;
+  perform auth._mfa_clear(u.id);
   perform auth._event('auth.password_reset', 'notice', u.id::text, u.tenant, null,
     pg_catalog.jsonb_build_object('by', coalesce(p_actor, session_user::text)));
 end
@@ -287,6 +296,7 @@ begin
   if p_status = 'disabled' then
     perform auth.revoke_sessions(u.id, null, 'user_disabled', p_actor);
   end if;
+  delete from auth.mfa_challenges c where c.user_id = u.id;
   perform auth._event(case when p_status = 'disabled' then 'auth.user_disabled' else 'auth.user_enabled' end,
     'notice', u.id::text, u.tenant, null,
     pg_catalog.jsonb_build_object('by', coalesce(p_actor, session_user::text), 'reason', p_reason));

@@ -165,7 +165,9 @@ begin
   insert into auth.recovery_codes (user_id, code_digest)
   select p_user_id, d from pg_catalog.unnest(p_recovery_digests) d;
   perform auth.revoke_sessions(u.id, null, 'mfa_enrolled', u.id::text, p_source);
-  s := auth._create_session(u.id, 'aal2', array['pwd', 'totp'], p_source, p_user_agent, p_refresh_digest, null, v_now);
+  delete from auth.mfa_challenges c where c.user_id = u.id;
+  s := auth._create_session(u.id, 'aal2', array['pwd', 'totp'], p_source, p_user_agent, p_refresh_digest, null, v_now,
+                            old.absolute_expires_at);
   perform auth._event('auth.mfa_enrolled', 'notice', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('kind', 'totp', 'recovery_codes', pg_catalog.cardinality(p_recovery_digests)), s.id);
   return query select s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
@@ -173,8 +175,9 @@ end
 $$;
 
 -- Second step of a login: look up the challenge and count the attempt (committed even when the
--- code then turns out wrong). No row: unknown, used, expired or out of attempts.
-create function auth.mfa_challenge(p_challenge_digest bytea)
+-- code then turns out wrong). No row: unknown, used, expired, out of attempts, or (for a TOTP
+-- code) the user's second factor is locked.
+create function auth.mfa_challenge(p_challenge_digest bytea, p_totp boolean default true)
 returns table (user_id uuid, factor_id uuid, secret_sealed bytea, master_key_id text, last_used_step bigint)
 language plpgsql
 volatile
@@ -189,7 +192,9 @@ begin
    where x.token_digest = p_challenge_digest and x.used_at is null
      and x.expires_at > pg_catalog.clock_timestamp() and x.attempts < pol.mfa_challenge_attempts
   returning x.* into c;
-  if c.user_id is null or not auth._mfa_take(c.user_id, c.client_addr) then
+  -- TOTP codes (10^6 values) count toward the user's lock; recovery codes (60 random bits) only
+  -- toward the challenge's attempts, so the owner keeps a way in while the factor is locked
+  if c.user_id is null or (p_totp and not auth._mfa_take(c.user_id, c.client_addr)) then
     return;
   end if;
   return query select f.user_id, f.id, f.secret_sealed, f.master_key_id, f.last_used_step
@@ -318,7 +323,7 @@ begin
   perform auth._end_session(old.id, 'stepped_up', v_now);
   s := auth._create_session(old.user_id, 'aal2',
          case when 'totp' = any (old.amr) then old.amr else old.amr || '{totp}'::text[] end,
-         p_source, p_user_agent, p_refresh_digest, null, v_now);
+         p_source, p_user_agent, p_refresh_digest, null, v_now, old.absolute_expires_at);
   select * into strict u from auth.users x where x.id = old.user_id;
   perform auth._event('auth.mfa_verified', 'info', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('method', 'totp', 'during', 'step_up', 'replaced_session', old.id), s.id);
@@ -341,6 +346,8 @@ begin
     return false;
   end if;
   delete from auth.recovery_codes r where r.user_id = p_user_id;
+  delete from auth.mfa_challenges c where c.user_id = p_user_id;
+  perform auth._mfa_clear(p_user_id);
   perform auth._event('auth.mfa_disabled', 'warning', p_user_id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('by', coalesce(p_actor, p_user_id::text)));
   return true;

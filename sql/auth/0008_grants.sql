@@ -22,7 +22,7 @@ grant execute on function
   auth.mfa_factor(uuid),
   auth.mfa_attempt(uuid, inet),
   auth.mfa_activate(uuid, uuid, bigint, bytea[], uuid, bytea, inet, text),
-  auth.mfa_challenge(bytea),
+  auth.mfa_challenge(bytea, boolean),
   auth.mfa_complete(bytea, bigint, bytea, bytea, inet, text),
   auth.mfa_failed(uuid, text, inet),
   auth.mfa_step_up(uuid, uuid, bigint, bytea, inet, text),

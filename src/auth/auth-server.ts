@@ -21,7 +21,7 @@ export interface AuthServer {
 
 export interface StartAuthServerOptions {
   config: PgwardenConfig;
-  /** A login that is a member of `<prefix>security_admin` (the embedded superuser works). */
+  /** A login that is a member of `<prefix>auth_service` (the embedded superuser works). */
   connection: ConnectionConfig;
   /** Resolves a relative `auth.masterKeyFile`. */
   cwd: string;

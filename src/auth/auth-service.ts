@@ -22,7 +22,7 @@ import type { AccessGrant, LoginResult, Principal, RequestMeta, TokenSet } from 
 
 /** Everything an AuthService needs, passed in (no globals, no env). */
 export interface AuthServiceOptions {
-  /** A pool logged in as a member of `<prefix>security_admin` (or the installer). */
+  /** A pool logged in as a member of `<prefix>auth_service` (or the installer). */
   pool: pg.Pool;
   masterKey: MasterKey;
   hasher: PasswordHasher;
@@ -158,7 +158,7 @@ export class AuthService {
   ): Promise<TokenSet> {
     const digest = parseOpaqueToken(typeof input.mfaToken === 'string' ? input.mfaToken : '', 'mfa');
     if (!digest) throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the MFA challenge is not valid');
-    const challenge = await this.store.mfaChallenge(digest);
+    const challenge = await this.store.mfaChallenge(digest, typeof input.code === 'string');
     if (!challenge)
       throw new PgwardenError(ErrorCodes.AUTH_MFA_INVALID, 'the MFA challenge is not valid or has expired');
     const refresh = newOpaqueToken('refresh');
@@ -308,10 +308,14 @@ export class AuthService {
     input: { code: unknown },
     meta: RequestMeta = {},
   ): Promise<{ recoveryCodes: string[]; tokens: TokenSet }> {
-    const factor = await this.store.mfaAttempt(principal.userId, meta);
-    if (factor && factor.status !== 'pending') {
+    // The state first, counting nothing: only a code for a pending factor counts toward the lock,
+    // so a stolen access token cannot lock the owner's factor by posting codes here.
+    const current = await this.store.mfaFactor(principal.userId);
+    if (!current || current.status !== 'pending') {
       throw new PgwardenError(ErrorCodes.AUTH_MFA_STATE, 'no pending second factor to activate');
     }
+    if (typeof input.code !== 'string') throw badInput('code is required');
+    const factor = await this.store.mfaAttempt(principal.userId, meta);
     const step = factor ? this.matchTotp(factor, input.code) : null;
     if (!factor || step === null) {
       await this.store.mfaFailed(principal.userId, factor ? 'wrong_code_enrolment' : 'locked', meta);
@@ -337,10 +341,14 @@ export class AuthService {
    * new refresh token) replaces it. Wrong codes count toward the user's second-factor lock.
    */
   async stepUp(principal: Principal, input: { code: unknown }, meta: RequestMeta = {}): Promise<TokenSet> {
-    const factor = await this.store.mfaAttempt(principal.userId, meta);
-    if (factor && factor.status !== 'active') {
+    // Nothing to raise, or nothing to check against: refused without counting toward the lock.
+    if (principal.aal === 'aal2') throw new PgwardenError(ErrorCodes.AUTH_MFA_STATE, 'the session is already aal2');
+    const current = await this.store.mfaFactor(principal.userId);
+    if (!current || current.status !== 'active') {
       throw new PgwardenError(ErrorCodes.AUTH_MFA_STATE, 'no active second factor');
     }
+    if (typeof input.code !== 'string') throw badInput('code is required');
+    const factor = await this.store.mfaAttempt(principal.userId, meta);
     const step = factor ? this.matchTotp(factor, input.code) : null;
     const refresh = newOpaqueToken('refresh');
     const session =
@@ -501,8 +509,15 @@ export class AuthService {
       return { verified: false, newHash: null };
     }
     const verified = await hasher.verify(stored, password);
-    const newHash = verified && rehash && hasher.needsRehash(stored) ? await hasher.hash(password) : null;
-    return { verified, newHash };
+    if (!verified || !rehash || !hasher.needsRehash(stored)) return { verified, newHash: null };
+    try {
+      return { verified, newHash: await hasher.hash(password) };
+    } catch (err) {
+      // Saturated after a successful check: log in now, upgrade the hash next time. Undoing the
+      // count here would turn "slow PW311" into a signal that the password was right.
+      if (err instanceof PgwardenError && err.code === ErrorCodes.AUTH_BUSY) return { verified, newHash: null };
+      throw err;
+    }
   }
 
   private matchTotp(factor: { secretSealed: Buffer; factorId: string; lastUsedStep: number | null }, code: unknown) {

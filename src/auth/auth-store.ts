@@ -321,8 +321,8 @@ export class AuthStore {
     return r ? toFactor(r) : null;
   }
 
-  async mfaChallenge(challengeDigest: Buffer): Promise<(MfaFactorRow & { userId: string }) | null> {
-    const [r] = await this.rows('select * from auth.mfa_challenge($1)', [challengeDigest]);
+  async mfaChallenge(challengeDigest: Buffer, totp: boolean): Promise<(MfaFactorRow & { userId: string }) | null> {
+    const [r] = await this.rows('select * from auth.mfa_challenge($1, $2)', [challengeDigest, totp]);
     return r ? { ...toFactor(r), status: 'active', userId: r.user_id as string } : null;
   }
 

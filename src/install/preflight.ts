@@ -94,8 +94,16 @@ export async function preflight(
  * people, and the auth service role to the service's login, so their members are not checked.
  */
 export async function refuseForeignRoles(client: pg.ClientBase, plan: InstallPlan, roles: RoleNames): Promise<void> {
-  // Before any file that creates roles (core 0001, auth 0001) runs.
-  if (!plan.files.some((f) => f.privileged)) return;
+  // Only the roles the planned files create: core 0001 makes the six core roles, auth 0001 the
+  // auth service role. Roles an earlier install made (and their members since) are not re-judged
+  // on an upgrade.
+  const keys = Object.keys(roles).filter((key) =>
+    key === 'auth_service'
+      ? plan.files.some((f) => f.module === 'auth' && f.version === 1)
+      : plan.files.some((f) => f.module === 'core' && f.version === 1),
+  );
+  if (keys.length === 0) return;
+  const names = keys.map((k) => roles[k as keyof RoleNames]);
   const { rows } = await client.query<{ role: string; problem: string }>(
     `with expected(key, name, login) as (select * from unnest($1::text[], $2::text[], $3::boolean[]))
      select r.rolname as role, p.problem
@@ -118,16 +126,14 @@ export async function refuseForeignRoles(client: pg.ClientBase, plan: InstallPla
                   when 'owner' then m.rolname <> current_user
                   when 'anon' then m.rolname <> $4
                   when 'app_user' then m.rolname <> $4
+                  -- the service's login is a plain member; someone able to hand the role on
+                  -- (ADMIN OPTION) could let anyone vouch for passwords: a planted role
+                  when 'auth_service' then am.admin_option and m.rolname <> current_user
                   else false
                 end
        ) p
       order by 1, 2`,
-    [
-      Object.keys(roles),
-      Object.values(roles),
-      Object.keys(roles).map((k) => k === 'authenticator'),
-      roles.authenticator,
-    ],
+    [keys, names, keys.map((k) => k === 'authenticator'), roles.authenticator],
   );
   if (rows.length === 0) return;
   throw new PgwardenError(

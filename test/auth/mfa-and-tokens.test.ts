@@ -2,7 +2,8 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, recoveryCodeDigest, totpCode } from '../../src/auth/crypto/index.js';
 import { ErrorCodes } from '../../src/errors/index.js';
-import { type AuthFixture, authFixture, goodPassword, uniqueEmail } from '../helpers/auth.js';
+import { PasswordHasher } from '../../src/auth/password/index.js';
+import { type AuthFixture, authFixture, fastArgon2, goodPassword, uniqueEmail } from '../helpers/auth.js';
 
 // One frozen clock for TOTP and JWT times: tests move it explicitly.
 let clock = Date.now();
@@ -225,6 +226,69 @@ describe('TOTP second factor', () => {
     await expect(f.auth.stepUp(aal1, { code: totpCode(secret, clock) })).rejects.toMatchObject({
       code: ErrorCodes.AUTH_MFA_INVALID,
     });
+  });
+
+  it('keeps recovery codes working while TOTP is locked, and a password reset unlocks TOTP', async () => {
+    const { email, secret, activated, me } = await enrolled();
+    for (let i = 0; i < 2; i++) {
+      const c = await f.auth.login({ email, password: goodPassword }, { source: `192.0.2.${90 + i}` });
+      if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
+      for (let j = 0; j < 5; j++)
+        await f.auth.verifyMfa({ mfaToken: c.mfaToken, code: '999999' }).catch(() => undefined);
+    }
+    freshStep();
+    const locked = await f.auth.login({ email, password: goodPassword }, { source: '192.0.2.95' });
+    if (locked.kind !== 'mfa_required') throw new Error('expected a challenge');
+    await expect(f.auth.verifyMfa({ mfaToken: locked.mfaToken, code: totpCode(secret, clock) })).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+    const viaRecovery = await f.auth.verifyMfa({
+      mfaToken: locked.mfaToken,
+      recoveryCode: activated.recoveryCodes[1]!,
+    });
+    expect(viaRecovery.aal).toBe('aal2');
+    // an admin reset (or the owner's, through a password change) unlocks the factor
+    const resetHash = await new PasswordHasher({ params: fastArgon2 }).hash('a reset passphrase here');
+    await f.auth.store.setPassword(me.userId, resetHash, null);
+    const again = await f.auth.login({ email, password: 'a reset passphrase here' }, { source: '192.0.2.96' });
+    if (again.kind !== 'mfa_required') throw new Error('expected a challenge');
+    freshStep();
+    expect((await f.auth.verifyMfa({ mfaToken: again.mfaToken, code: totpCode(secret, clock) })).aal).toBe('aal2');
+  });
+
+  it('kills challenges opened before a password reset', async () => {
+    const { email, activated, me } = await enrolled();
+    const c = await f.auth.login({ email, password: goodPassword });
+    if (c.kind !== 'mfa_required') throw new Error('expected a challenge');
+    await f.sql(`select auth.set_password($1, $2)`, [
+      me.userId,
+      '$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+    ]);
+    await expect(
+      f.auth.verifyMfa({ mfaToken: c.mfaToken, recoveryCode: activated.recoveryCodes[2]! }),
+    ).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_MFA_INVALID,
+    });
+  });
+
+  it('refuses a step-up of an aal2 session without counting it, and keeps the absolute limit across a step-up', async () => {
+    const { activated, secret, me } = await enrolled();
+    const aal2 = await f.auth.authenticate(activated.tokens.accessToken);
+    await expect(f.auth.stepUp(aal2, { code: '000000' })).rejects.toMatchObject({ code: ErrorCodes.AUTH_MFA_STATE });
+    const counted = await f.sql(
+      `select 1 from auth.throttle where scope = 'mfa' and key = auth._keyed('mfa:' || $1::text)`,
+      [me.userId],
+    );
+    expect(counted).toHaveLength(0);
+    await f.sql(
+      `update auth.sessions set aal = 'aal1', absolute_expires_at = clock_timestamp() + interval '5 minutes' where id = $1`,
+      [activated.tokens.sessionId],
+    );
+    freshStep();
+    const up = await f.auth.stepUp(await f.auth.authenticate(activated.tokens.accessToken), {
+      code: totpCode(secret, clock),
+    });
+    expect(up.sessionExpiresAt.getTime() - Date.now()).toBeLessThan(6 * 60_000);
   });
 
   it('needs aal2 and the current password to disable the factor', async () => {

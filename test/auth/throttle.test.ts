@@ -177,6 +177,21 @@ describe('login throttling', () => {
     expect(rows.map((r) => r.details.failures)).toEqual([3]);
   });
 
+  it('bounds every policy value and logs each change', async () => {
+    await expect(f.sql(`update auth.policy set failure_memory = interval '1 microsecond'`)).rejects.toMatchObject({
+      code: '23514',
+    });
+    await expect(f.sql(`update auth.policy set refresh_reuse_grace = interval '1 day'`)).rejects.toMatchObject({
+      code: '23514',
+    });
+    await f.sql(`update auth.policy set lock_duration = interval '20 minutes'`);
+    const [ev] = await f.sql<{ details: { before: { lock_duration: string }; after: { lock_duration: string } } }>(
+      `select details from logs.notification_log where event_type = 'auth.policy_changed' order by id desc limit 1`,
+    );
+    expect([ev!.details.before.lock_duration, ev!.details.after.lock_duration]).toEqual(['00:15:00', '00:20:00']);
+    await f.sql(`update auth.policy set lock_duration = interval '15 minutes'`);
+  });
+
   it('needs the current password to change it, and counts a wrong one toward the throttle [P-17]', async () => {
     const { email } = await registered();
     const source = nextAddress();

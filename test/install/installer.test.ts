@@ -325,6 +325,52 @@ describe('install', () => {
     });
   });
 
+  it('upgrades a core-only install made by a CREATEROLE owner to every module, adding the auth service role', async () => {
+    const db = await emptyDatabase();
+    const login = `dbo_${uniquePrefix()}`;
+    const prefix = uniquePrefix();
+    await withClient(adminConnection(), async (c) => {
+      await c.query(`create role ${quoteIdent(login)} login createrole password 'pw-dbo'`);
+      await c.query(`alter database ${quoteIdent(db.database!)} owner to ${quoteIdent(login)}`);
+    });
+    const coreOnly = {
+      modules: shipped.modules.filter((m) => m.name === 'core'),
+      files: shipped.files.filter((f) => f.module === 'core'),
+    };
+    await withClient({ ...db, user: login, password: 'pw-dbo' }, async (c) => {
+      await install(c, { tier: 'advanced', rolePrefix: prefix, catalog: coreOnly });
+      // PostgreSQL 16+ made the creator an ADMIN member of the core roles: not a planted role
+      const result = await install(c, { tier: 'advanced', rolePrefix: prefix });
+      expect(result.applied.map((f) => f.module)).toEqual(
+        shipped.files.filter((f) => f.module !== 'core').map(() => 'auth'),
+      );
+      const roles = await c.query('select 1 from pg_roles where rolname = $1', [`${prefix}auth_service`]);
+      expect(roles.rows).toHaveLength(1);
+    });
+  });
+
+  it('refuses a planted auth service role that someone can hand on (PW216), and accepts a plain member', async () => {
+    const prefix = uniquePrefix();
+    const planter = `planter_${uniquePrefix()}`;
+    await withClient(adminConnection(), async (c) => {
+      await c.query(`create role ${quoteIdent(`${prefix}auth_service`)} nologin noinherit`);
+      await c.query(`create role ${quoteIdent(planter)} login`);
+      await c.query(`grant ${quoteIdent(`${prefix}auth_service`)} to ${quoteIdent(planter)} with admin option`);
+    });
+    const db = await emptyDatabase();
+    await withClient(db, async (c) => {
+      const err = await rejection(install(c, { tier: 'advanced', rolePrefix: prefix }));
+      expect(err.code).toBe('PW216');
+      expect(err.detail).toContain(`has member ${planter} (with admin option)`);
+    });
+    await withClient(adminConnection(), async (c) => {
+      await c.query(`revoke admin option for ${quoteIdent(`${prefix}auth_service`)} from ${quoteIdent(planter)}`);
+    });
+    await withClient(db, async (c) => {
+      await expect(install(c, { tier: 'advanced', rolePrefix: prefix })).resolves.toBeDefined();
+    });
+  });
+
   it('refuses pre-existing roles that someone else planted with members or attributes (PW216)', async () => {
     const db = await emptyDatabase();
     const prefix = uniquePrefix();
