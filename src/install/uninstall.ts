@@ -115,9 +115,42 @@ async function runUninstall(client: pg.ClientBase, options: UninstallOptions): P
         },
       );
     }
+    await releaseDatabaseGrants(client, roles, retained);
     const { dropped, kept } = await dropRoles(client, Object.values(roles));
     return { droppedSchemas, keptTables: retained, droppedRoles: dropped, keptRoles: kept };
   });
+}
+
+// What pgwarden's roles still hold in this database once its schemas are gone: the kept schemas
+// and their tables (ownership, grants), CREATE on the database, the owner's default privileges.
+// Released even when the roles stay for another database, or it would keep the last database's
+// uninstall from dropping them. Only this database: DROP OWNED would also revoke what the roles
+// hold on other databases.
+async function releaseDatabaseGrants(
+  client: pg.ClientBase,
+  roles: Record<string, string>,
+  retained: string[],
+): Promise<void> {
+  const present = (
+    await client.query<{ rolname: string }>(`select rolname from pg_catalog.pg_roles where rolname = any($1::text[])`, [
+      Object.values(roles),
+    ])
+  ).rows.map((r) => quoteIdent(r.rolname));
+  if (present.length === 0) return;
+  const list = present.join(', ');
+  const db = (await client.query<{ d: string }>('select pg_catalog.current_database() as d')).rows[0]!.d;
+  await client.query(`revoke all on database ${quoteIdent(db)} from ${list}`);
+  for (const schema of new Set(retained.map((t) => t.split('.')[0]!))) {
+    await client.query(`alter schema ${quoteIdent(schema)} owner to current_user`);
+    await client.query(`revoke all on schema ${quoteIdent(schema)} from ${list}`);
+    await client.query(`revoke all on all tables in schema ${quoteIdent(schema)} from ${list}`);
+    await client.query(`revoke all on all sequences in schema ${quoteIdent(schema)} from ${list}`);
+  }
+  if (present.includes(quoteIdent(roles.owner ?? ''))) {
+    await client.query(
+      `alter default privileges for role ${quoteIdent(roles.owner!)} grant execute on functions to public`,
+    );
+  }
 }
 
 // The uninstall is itself a security event, kept in the retained log. A savepoint keeps a failure

@@ -88,15 +88,21 @@ describe('uninstall', () => {
     });
   });
 
-  it('keeps roles another database of the cluster still uses', async () => {
+  it('keeps roles another database of the cluster still uses, and drops them with the last uninstall', async () => {
     const prefix = uniquePrefix();
     const first = await freshInstall(prefix);
-    await freshInstall(prefix);
+    const second = await freshInstall(prefix);
     await withClient(first, async (c) => {
       const result = await uninstall(c, { rolePrefix: prefix });
       expect(result.droppedRoles).toEqual([]);
       expect(result.keptRoles.map((r) => r.name)).toContain(roleNames(prefix).owner);
       expect(await rolesPresent(c, prefix)).toHaveLength(7);
+    });
+    // nothing of the first database (its CREATE grant, default privileges) keeps them alive now
+    await withClient(second, async (c) => {
+      const result = await uninstall(c, { rolePrefix: prefix });
+      expect(result.keptRoles).toEqual([]);
+      expect(await rolesPresent(c, prefix)).toEqual([]);
     });
   });
 
