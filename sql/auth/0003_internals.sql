@@ -167,6 +167,26 @@ begin
 end
 $$;
 
+-- What every function that opens or rotates a session hands back to the service.
+create type auth.session_grant as (
+  session_id  uuid,
+  user_id     uuid,
+  tenant      text,
+  roles       text[],
+  aal         text,
+  email       text,
+  expires_at  timestamptz
+);
+
+create function auth._grant(s auth.sessions) returns auth.session_grant
+language sql
+stable
+set search_path = ''
+as $$
+  select (s.id, u.id, s.tenant, u.roles, s.aal, u.email, s.absolute_expires_at)::auth.session_grant
+    from auth.users u where u.id = s.user_id
+$$;
+
 -- Ends one session and every refresh token of its family. Session row first, then its tokens:
 -- every function takes the locks in that order, so two of them never deadlock.
 create function auth._end_session(p_session_id uuid, p_reason text, p_now timestamptz) returns boolean

@@ -10,8 +10,7 @@ create function auth.refresh_session(
   p_new_digest      bytea,
   p_source          inet default null,
   p_user_agent      text default null
-) returns table (session_id uuid, user_id uuid, tenant text, roles text[], aal text, email text,
-                 expires_at timestamptz)
+) returns setof auth.session_grant
 language plpgsql
 volatile
 security definer
@@ -22,7 +21,6 @@ declare
   v_now timestamptz := pg_catalog.clock_timestamp();
   rt auth.refresh_tokens;
   s auth.sessions;
-  u auth.users;
   v_session uuid;
 begin
   -- Lock the session first, then the token (the order every function uses): parallel refreshes
@@ -58,8 +56,7 @@ begin
   insert into auth.refresh_tokens (session_id, parent_id, token_digest, created_at)
   values (s.id, rt.id, p_new_digest, v_now);
   s := auth._touch_session(s, v_now);
-  select * into strict u from auth.users x where x.id = s.user_id;
-  return query select s.id, u.id, s.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
+  return next auth._grant(s);
 end
 $$;
 
@@ -216,8 +213,7 @@ create function auth.change_password(
   p_refresh_digest  bytea,
   p_source          inet default null,
   p_user_agent      text default null
-) returns table (session_id uuid, user_id uuid, tenant text, roles text[], aal text, email text,
-                 expires_at timestamptz)
+) returns setof auth.session_grant
 language plpgsql
 volatile
 security definer
@@ -244,7 +240,7 @@ begin
                             old.absolute_expires_at);
   perform auth._event('auth.password_changed', 'notice', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('sessions_ended', v_ended), s.id);
-  return query select s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
+  return next auth._grant(s);
 end
 $$;
 

@@ -133,8 +133,7 @@ create function auth.mfa_activate(
   p_refresh_digest    bytea,
   p_source            inet default null,
   p_user_agent        text default null
-) returns table (session_id uuid, user_id uuid, tenant text, roles text[], aal text, email text,
-                 expires_at timestamptz)
+) returns setof auth.session_grant
 language plpgsql
 volatile
 security definer
@@ -170,7 +169,7 @@ begin
                             old.absolute_expires_at);
   perform auth._event('auth.mfa_enrolled', 'notice', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('kind', 'totp', 'recovery_codes', pg_catalog.cardinality(p_recovery_digests)), s.id);
-  return query select s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
+  return next auth._grant(s);
 end
 $$;
 
@@ -211,8 +210,7 @@ create function auth.mfa_complete(
   p_refresh_digest    bytea,
   p_source            inet default null,
   p_user_agent        text default null
-) returns table (session_id uuid, user_id uuid, tenant text, roles text[], aal text, email text,
-                 expires_at timestamptz)
+) returns setof auth.session_grant
 language plpgsql
 volatile
 security definer
@@ -266,7 +264,7 @@ begin
     pg_catalog.jsonb_build_object('method', v_method), s.id);
   perform auth._event('auth.login_succeeded', 'info', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('aal', 'aal2', 'user_agent', pg_catalog.left(p_user_agent, 256)), s.id);
-  return query select s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
+  return next auth._grant(s);
 end
 $$;
 
@@ -296,8 +294,7 @@ create function auth.mfa_step_up(
   p_refresh_digest  bytea,
   p_source          inet default null,
   p_user_agent      text default null
-) returns table (session_id uuid, user_id uuid, tenant text, roles text[], aal text, email text,
-                 expires_at timestamptz)
+) returns setof auth.session_grant
 language plpgsql
 volatile
 security definer
@@ -327,7 +324,7 @@ begin
   select * into strict u from auth.users x where x.id = old.user_id;
   perform auth._event('auth.mfa_verified', 'info', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('method', 'totp', 'during', 'step_up', 'replaced_session', old.id), s.id);
-  return query select s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
+  return next auth._grant(s);
 end
 $$;
 
