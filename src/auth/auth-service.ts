@@ -115,26 +115,13 @@ export class AuthService {
   async login(input: { email: unknown; password: unknown }, meta: RequestMeta = {}): Promise<LoginResult> {
     const email = str(input.email, 'email', 254).trim();
     const password = str(input.password, 'password', 4096);
-    this.refuseWhenBusy();
-    const begin = await this.store.beginLogin(email, meta);
-    const { verified, newHash } = await this.verifyOrUndo(
-      email,
-      meta,
-      begin.allowed ? begin.passwordHash : null,
-      password,
-    );
     const refresh = newOpaqueToken('refresh');
     const mfa = newOpaqueToken('mfa');
-    const done = await this.store.finishLogin({
-      email,
-      meta,
-      verified,
-      reason: begin.allowed ? null : (begin.reason ?? 'refused'),
-      newHash,
+    const done = await this.passwordStep(email, password, meta, {
+      purpose: 'login',
       refreshDigest: refresh.digest,
       mfaDigest: mfa.digest,
     });
-    if (!done) throw invalidCredentials();
     if (done.outcome === 'mfa_required') {
       return { kind: 'mfa_required', mfaToken: mfa.token, expiresAt: done.expiresAt ?? new Date(this.now()) };
     }
@@ -448,24 +435,35 @@ export class AuthService {
   private async reauthenticate(principal: Principal, password: string, meta: RequestMeta) {
     const user = await this.store.getUser(principal.userId);
     if (!user) throw invalidToken();
+    await this.passwordStep(user.email, password, meta, { purpose: 'reauth' });
+    return user;
+  }
+
+  /**
+   * The password step shared by login and re-authentication: reserve the attempt, verify (or
+   * verify a dummy), finish. Throws the one generic PW300 on any refusal.
+   */
+  private async passwordStep(
+    email: string,
+    password: string,
+    meta: RequestMeta,
+    finish: { purpose: 'login' | 'reauth'; refreshDigest?: Buffer; mfaDigest?: Buffer },
+  ) {
     this.refuseWhenBusy();
-    const begin = await this.store.beginLogin(user.email, meta);
-    const { verified } = await this.verifyOrUndo(
-      user.email,
-      meta,
-      begin.allowed ? begin.passwordHash : null,
-      password,
-      false,
-    );
+    const begin = await this.store.beginLogin(email, meta);
+    const stored = begin.allowed ? begin.passwordHash : null;
+    // only a login upgrades the stored hash; a re-authentication before a change leaves it alone
+    const { verified, newHash } = await this.verifyOrUndo(email, meta, stored, password, finish.purpose === 'login');
     const done = await this.store.finishLogin({
-      email: user.email,
+      email,
       meta,
       verified,
       reason: begin.allowed ? null : (begin.reason ?? 'refused'),
-      purpose: 'reauth',
+      newHash,
+      ...finish,
     });
     if (!done) throw invalidCredentials();
-    return user;
+    return done;
   }
 
   /** PW311 before anything is counted, when the hashing queue is already full. */
