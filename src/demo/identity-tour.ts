@@ -1,14 +1,7 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import pg from 'pg';
-import {
-  AuthService,
-  base32Decode,
-  generateMasterKey,
-  loadDefaultBlocklist,
-  PasswordHasher,
-  parseMasterKey,
-  totpCode,
-} from '../auth/index.js';
+import { base32Decode, createAuthService, generateMasterKey, totpCode } from '../auth/index.js';
+import { configSchema } from '../config/index.js';
 import type { ConnectionConfig } from '../db/client.js';
 import { isPgwardenError } from '../errors/index.js';
 import { type DemoSection, section } from './report.js';
@@ -22,24 +15,12 @@ export async function identityTour(db: ConnectionConfig, add: (s: DemoSection) =
   const pool = new pg.Pool({ ...db, max: 4, application_name: 'pgwarden-demo' });
   pool.on('error', () => undefined);
   try {
-    // The demo database is rebuilt on every run, so a key held in memory is enough here;
-    // `pgwarden serve auth` keeps its master key in auth.masterKey or auth.masterKeyFile.
-    const auth = new AuthService({
-      pool,
-      masterKey: parseMasterKey(generateMasterKey()),
-      hasher: new PasswordHasher(),
-      blocklist: await loadDefaultBlocklist(),
-      issuer: 'pgwarden-demo',
-      audience: 'pgwarden-api',
-      accessTokenTtlSeconds: 900,
-      signingAlg: 'EdDSA',
-      passwordMinLength: 8,
-      passwordMaxLength: 256,
-      productWords: ['pgwarden'],
-      totpIssuer: 'pgwarden-demo',
-      adminRole: 'admin',
-      adminRequiresMfa: true,
+    // The service as `pgwarden serve auth` builds it, at the default settings. The demo database
+    // is rebuilt on every run, so a master key held in memory is enough here.
+    const config = configSchema.parse({
+      auth: { masterKey: generateMasterKey(), issuer: 'pgwarden-demo', totpIssuer: 'pgwarden-demo' },
     });
+    const auth = await createAuthService(config, pool, '.'); // cwd unused: the key is in the config
     const q = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) =>
       (await pool.query<T>(text, params)).rows;
     const alice = { email: 'alice@acme.example', password: 'velvet orchard lantern 42', tenant: 'acme' };

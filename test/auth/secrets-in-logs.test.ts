@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService } from '../../src/auth/auth-service.js';
-import { base32Decode, generateMasterKey, parseMasterKey, totpCode } from '../../src/auth/crypto/index.js';
-import { PasswordHasher } from '../../src/auth/password/index.js';
+import { base32Decode, totpCode } from '../../src/auth/crypto/index.js';
 import { withClient } from '../../src/db/client.js';
 import { LocalCluster } from '../../src/db/embedded/index.js';
 import { install } from '../../src/install/index.js';
-import { fastArgon2, testBlocklist } from '../helpers/auth.js';
+import { testAuthOptions } from '../helpers/auth.js';
 
 // Its own cluster, logging every statement with its parameters (and pgaudit with
 // log_parameter = on where installed), to prove the Node path sends only derived values.
@@ -65,23 +64,7 @@ describe('secrets never reach PostgreSQL', () => {
   it('keeps passwords, tokens and TOTP secrets out of the server log, pg_stat_statements, pg_stat_activity and the event log', async () => {
     if (process.env.PGWARDEN_EXPECT_PGAUDIT === '1') expect(pgaudit).toBe(true);
     let clock = Date.now() - 30_000;
-    const auth = new AuthService({
-      pool,
-      masterKey: parseMasterKey(generateMasterKey()),
-      hasher: new PasswordHasher({ params: fastArgon2 }),
-      blocklist: await testBlocklist(),
-      issuer: 'https://auth.test',
-      audience: 'api',
-      accessTokenTtlSeconds: 900,
-      signingAlg: 'EdDSA',
-      passwordMinLength: 8,
-      passwordMaxLength: 256,
-      productWords: ['pgwarden'],
-      totpIssuer: 'pgwarden',
-      adminRole: 'admin',
-      adminRequiresMfa: true,
-      now: () => clock,
-    });
+    const auth = new AuthService({ ...(await testAuthOptions(pool)), now: () => clock });
     const password = 'Canary-Passphrase-7f3a9c';
     const newPassword = 'Second-Canary-Phrase-19be';
     const email = 'owner@example.test';

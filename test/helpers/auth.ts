@@ -12,6 +12,26 @@ let sharedBlocklist: Promise<Blocklist> | undefined;
 /** The shipped blocklist, loaded once per test file. */
 export const testBlocklist = (): Promise<Blocklist> => (sharedBlocklist ??= loadDefaultBlocklist());
 
+/** AuthService options for tests: fast argon2, a fresh real master key, the real blocklist. */
+export async function testAuthOptions(pool: pg.Pool): Promise<AuthServiceOptions> {
+  return {
+    pool,
+    masterKey: parseMasterKey(generateMasterKey()),
+    hasher: new PasswordHasher({ params: fastArgon2, concurrency: 4 }),
+    blocklist: await testBlocklist(),
+    issuer: 'https://auth.test',
+    audience: 'test-api',
+    accessTokenTtlSeconds: 900,
+    signingAlg: 'EdDSA',
+    passwordMinLength: 8,
+    passwordMaxLength: 256,
+    productWords: ['pgwarden'],
+    totpIssuer: 'pgwarden-test',
+    adminRole: 'admin',
+    adminRequiresMfa: true,
+  };
+}
+
 export interface AuthFixture {
   db: ConnectionConfig;
   pool: pg.Pool;
@@ -31,22 +51,7 @@ export async function authFixture(overrides: Partial<AuthServiceOptions> = {}): 
   const db = await installedDatabase();
   const pool = new pg.Pool({ ...db, max: 30 });
   pool.on('error', () => undefined);
-  const base: AuthServiceOptions = {
-    pool,
-    masterKey: parseMasterKey(generateMasterKey()),
-    hasher: new PasswordHasher({ params: fastArgon2, concurrency: 4 }),
-    blocklist: await testBlocklist(),
-    issuer: 'https://auth.test',
-    audience: 'test-api',
-    accessTokenTtlSeconds: 900,
-    signingAlg: 'EdDSA',
-    passwordMinLength: 8,
-    passwordMaxLength: 256,
-    productWords: ['pgwarden'],
-    totpIssuer: 'pgwarden-test',
-    adminRole: 'admin',
-    adminRequiresMfa: true,
-  };
+  const base = await testAuthOptions(pool);
   const options = { ...base, ...overrides };
   return {
     db,
