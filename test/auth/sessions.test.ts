@@ -182,6 +182,35 @@ describe('sessions and refresh tokens', () => {
     await expect(f.auth.authenticate(victim.accessToken)).rejects.toMatchObject(accessInvalid);
   });
 
+  it('records each auth event in logs.notification_log with the user as subject and the reason kept internal', async () => {
+    const s = await session();
+    await f.auth.login({ email: s.email, password: 'not the password' }).catch(() => undefined);
+    const me = await f.auth.authenticate(s.accessToken);
+    const changed = await f.auth.changePassword(me, {
+      currentPassword: goodPassword,
+      newPassword: 'one more passphrase',
+    });
+    await f.auth.logout(await f.auth.authenticate(changed.accessToken));
+    await f.auth.setUserStatus(null, s.userId, 'disabled', 'left the company');
+    const rows = await f.sql<{ event_type: string; details: Record<string, unknown> }>(
+      'select event_type, details from logs.notification_log where subject = $1 order by id',
+      [s.userId],
+    );
+    const types = rows.map((r) => r.event_type);
+    for (const t of [
+      'auth.user_registered',
+      'auth.login_succeeded',
+      'auth.login_failed',
+      'auth.reauthenticated',
+      'auth.password_changed',
+      'auth.logout',
+      'auth.user_disabled',
+    ]) {
+      expect(types).toContain(t);
+    }
+    expect(rows.find((r) => r.event_type === 'auth.login_failed')!.details.reason).toBe('wrong_password');
+  });
+
   it('refuses admin endpoints to users without the admin role, and to admins without MFA [S-10]', async () => {
     const user = await session();
     const me = await f.auth.authenticate(user.accessToken);
