@@ -133,6 +133,32 @@ export const ErrorCodes = {
   JWT_KEYS_UNAVAILABLE: 'PW321',
   /** The verifier's configuration is unsafe or incomplete (weak HMAC secret, no keys, bad allowlist). */
   JWT_CONFIG_INVALID: 'PW322',
+  /** A verified token's authorisation claims are unusable (role not allowed, wrong type, NUL). HTTP 401/403. */
+  JWT_CLAIMS_REFUSED: 'PW323',
+
+  // PW33x — the request context (pgwarden/context)
+  /** The database refused the request context: bad MAC, unknown key, other connection, expired. */
+  CONTEXT_INVALID: 'PW330',
+  /** The token's session has ended (logout, revocation, expiry, disabled user). HTTP 401. */
+  CONTEXT_SESSION_ENDED: 'PW331',
+  /** The user's roles changed after the token was issued; refresh it. HTTP 401. */
+  CONTEXT_STALE_TOKEN: 'PW332',
+  /** The request role is not allowed (superuser, BYPASSRLS, LOGIN, the owner, or not in the allowlist). */
+  CONTEXT_ROLE_REFUSED: 'PW333',
+  /** A statement inside a request ended or opened a transaction; the connection was discarded. */
+  CONTEXT_TRANSACTION_CONTROL: 'PW334',
+  /** The request-context configuration is unsafe or incomplete. */
+  CONTEXT_CONFIG_INVALID: 'PW335',
+  /** A request without a token where anonymous access is not configured. HTTP 401. */
+  CONTEXT_TOKEN_REQUIRED: 'PW336',
+  /** The request handle was used after its request finished, or after a failed statement. */
+  CONTEXT_CLOSED: 'PW337',
+
+  // PW34x — role-based access control
+  /** A role, permission or tenant name is not valid. */
+  RBAC_INVALID_INPUT: 'PW340',
+  /** The named role does not exist. */
+  RBAC_NO_SUCH_ROLE: 'PW341',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

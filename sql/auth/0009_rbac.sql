@@ -1,0 +1,232 @@
+-- auth 0009: role-based access control. Application roles (not PostgreSQL roles) hold
+-- permissions; users get roles globally (auth.users.roles) or per tenant (role_assignments).
+-- Access tokens carry the user's roles for the session's tenant; auth.has_permission() (0010)
+-- maps them to permissions at query time, so a permission added to or taken from a role counts
+-- on the next statement. Any change to what a user holds stamps users.authz_changed_at, and a
+-- token issued before that stamp is refused at the next request (auth.context_enter, 0010).
+
+create table auth.rbac_roles (
+  name         text        primary key check (name ~ '^[a-z][a-z0-9_.:-]{0,62}$'),
+  description  text        check (pg_catalog.length(description) <= 500),
+  created_at   timestamptz not null default pg_catalog.clock_timestamp()
+);
+alter table auth.rbac_roles owner to {{role:owner}};
+comment on table auth.rbac_roles is 'pgwarden: application roles (RBAC)';
+
+create table auth.permissions (
+  name         text        primary key check (name ~ '^[a-z][a-z0-9_.:-]{0,126}$'),
+  description  text        check (pg_catalog.length(description) <= 500),
+  created_at   timestamptz not null default pg_catalog.clock_timestamp()
+);
+alter table auth.permissions owner to {{role:owner}};
+comment on table auth.permissions is 'pgwarden: permissions roles can hold (RBAC)';
+
+create table auth.role_permissions (
+  role        text not null references auth.rbac_roles (name) on delete cascade,
+  permission  text not null references auth.permissions (name) on delete cascade,
+  primary key (role, permission)
+);
+alter table auth.role_permissions owner to {{role:owner}};
+create index role_permissions_permission_idx on auth.role_permissions (permission);
+
+create table auth.role_assignments (
+  user_id     uuid        not null references auth.users (id) on delete cascade,
+  tenant      text        not null,
+  role        text        not null references auth.rbac_roles (name) on delete cascade,
+  granted_by  text        check (pg_catalog.length(granted_by) <= 200),
+  granted_at  timestamptz not null default pg_catalog.clock_timestamp(),
+  primary key (user_id, tenant, role)
+);
+alter table auth.role_assignments owner to {{role:owner}};
+create index role_assignments_role_idx on auth.role_assignments (role);
+comment on table auth.role_assignments is 'pgwarden: per-tenant role assignments (RBAC)';
+
+alter table auth.users add column authz_changed_at timestamptz not null default pg_catalog.clock_timestamp();
+
+-- A session's grant now carries the user's global roles plus those assigned for its tenant.
+create or replace function auth._grant(s auth.sessions) returns auth.session_grant
+language sql
+stable
+set search_path = ''
+as $$
+  select (s.id, u.id, s.tenant,
+          array(select distinct r from pg_catalog.unnest(u.roles || array(
+                  select a.role from auth.role_assignments a where a.user_id = u.id and a.tenant = s.tenant)) r
+                order by r),
+          s.aal, u.email, s.absolute_expires_at)::auth.session_grant
+    from auth.users u where u.id = s.user_id
+$$;
+
+-- Stamps the users whose effective roles a change touched. Tokens issued before the stamp stop
+-- working at their next request; the client refreshes and gets the new roles.
+create function auth._authz_changed() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_table_name = 'users' then
+    new.authz_changed_at := pg_catalog.clock_timestamp();
+    return new;
+  elsif tg_table_name = 'role_assignments' then
+    update auth.users set authz_changed_at = pg_catalog.clock_timestamp()
+     where id in (select user_id from changed_rows);
+  end if;
+  return null;
+end
+$$;
+
+create trigger users_roles_changed before update of roles, tenant, status on auth.users
+  for each row when (old.roles is distinct from new.roles or old.tenant is distinct from new.tenant
+                     or old.status is distinct from new.status)
+  execute function auth._authz_changed();
+create trigger role_assignments_inserted after insert on auth.role_assignments
+  referencing new table as changed_rows for each statement execute function auth._authz_changed();
+create trigger role_assignments_deleted after delete on auth.role_assignments
+  referencing old table as changed_rows for each statement execute function auth._authz_changed();
+
+-- Administration (security_admin). Every change is a security event.
+
+-- Creates a role, or replaces the permission set of an existing one. Unknown permissions are
+-- created on the way, so a role and its permissions can be declared in one call.
+create function auth.rbac_define_role(
+  p_role         text,
+  p_permissions  text[],
+  p_description  text default null,
+  p_actor        text default null
+) returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_before text[];
+begin
+  if p_role is null or p_role !~ '^[a-z][a-z0-9_.:-]{0,62}$' then
+    raise exception using errcode = 'PW340', message = 'a role name is 1-63 characters: a-z, 0-9, _ . : -',
+      hint = 'start with a lowercase letter';
+  end if;
+  if exists (select 1 from pg_catalog.unnest(coalesce(p_permissions, '{}')) p
+              where p is null or p !~ '^[a-z][a-z0-9_.:-]{0,126}$') then
+    raise exception using errcode = 'PW340', message = 'a permission name is 1-127 characters: a-z, 0-9, _ . : -';
+  end if;
+  insert into auth.rbac_roles (name, description) values (p_role, p_description)
+    on conflict (name) do update set description = coalesce(excluded.description, auth.rbac_roles.description);
+  insert into auth.permissions (name) select distinct p from pg_catalog.unnest(p_permissions) p
+    on conflict (name) do nothing;
+  select coalesce(array_agg(rp.permission order by rp.permission), '{}') into v_before
+    from auth.role_permissions rp where rp.role = p_role;
+  delete from auth.role_permissions rp where rp.role = p_role and rp.permission <> all (coalesce(p_permissions, '{}'));
+  insert into auth.role_permissions (role, permission) select distinct p_role, p from pg_catalog.unnest(p_permissions) p
+    on conflict do nothing;
+  perform auth._event('rbac.role_defined', 'notice', p_actor, null, null,
+    pg_catalog.jsonb_build_object('role', p_role, 'before', v_before,
+      'after', (select coalesce(array_agg(distinct p order by p), '{}') from pg_catalog.unnest(p_permissions) p)));
+end
+$$;
+
+-- Removes a role, its permissions and every assignment of it.
+create function auth.rbac_drop_role(p_role text, p_actor text default null) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  delete from auth.rbac_roles where name = p_role;
+  if not found then
+    return false;
+  end if;
+  perform auth._event('rbac.role_dropped', 'notice', p_actor, null, null, pg_catalog.jsonb_build_object('role', p_role));
+  return true;
+end
+$$;
+
+-- Gives a user a role in a tenant (idempotent). Returns false when the user already held it.
+create function auth.rbac_grant(p_user_id uuid, p_tenant text, p_role text, p_actor text default null) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_user_tenant text;
+begin
+  select u.tenant into v_user_tenant from auth.users u where u.id = p_user_id;
+  if not found then
+    raise exception using errcode = 'PW309', message = 'no such user';
+  end if;
+  if not exists (select 1 from auth.rbac_roles r where r.name = p_role) then
+    raise exception using errcode = 'PW341', message = 'no such role',
+      hint = 'define it first with auth.rbac_define_role (pgwarden rbac role define)';
+  end if;
+  if p_tenant is null or p_tenant !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' then
+    raise exception using errcode = 'PW340', message = 'a tenant is 1-64 characters: A-Z a-z 0-9 _ . : -';
+  end if;
+  insert into auth.role_assignments (user_id, tenant, role, granted_by) values (p_user_id, p_tenant, p_role, p_actor)
+    on conflict do nothing;
+  if not found then
+    return false;
+  end if;
+  perform auth._event('rbac.role_granted', 'notice', p_user_id::text, p_tenant, null,
+    pg_catalog.jsonb_build_object('role', p_role, 'actor', p_actor));
+  return true;
+end
+$$;
+
+-- Takes a role from a user in a tenant. Tokens issued before stop working at the next request.
+create function auth.rbac_revoke(p_user_id uuid, p_tenant text, p_role text, p_actor text default null) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  delete from auth.role_assignments a where a.user_id = p_user_id and a.tenant = p_tenant and a.role = p_role;
+  if not found then
+    return false;
+  end if;
+  perform auth._event('rbac.role_revoked', 'notice', p_user_id::text, p_tenant, null,
+    pg_catalog.jsonb_build_object('role', p_role, 'actor', p_actor));
+  return true;
+end
+$$;
+
+-- Every role with its permissions and how many assignments it has.
+create function auth.rbac_roles()
+returns table (role text, description text, permissions text[], assignments bigint)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select r.name, r.description,
+         array(select rp.permission from auth.role_permissions rp where rp.role = r.name order by 1),
+         (select pg_catalog.count(*) from auth.role_assignments a where a.role = r.name)
+    from auth.rbac_roles r order by r.name
+$$;
+
+-- Assignments, optionally for one user or one tenant.
+create function auth.rbac_assignments(p_user_id uuid default null, p_tenant text default null)
+returns table (user_id uuid, email text, tenant text, role text, granted_by text, granted_at timestamptz)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select a.user_id, u.email, a.tenant, a.role, a.granted_by, a.granted_at
+    from auth.role_assignments a join auth.users u on u.id = a.user_id
+   where (p_user_id is null or a.user_id = p_user_id) and (p_tenant is null or a.tenant = p_tenant)
+   order by a.tenant, u.email, a.role
+$$;
+
+grant execute on function
+  auth.rbac_define_role(text, text[], text, text),
+  auth.rbac_drop_role(text, text),
+  auth.rbac_grant(uuid, text, text, text),
+  auth.rbac_revoke(uuid, text, text, text),
+  auth.rbac_roles(),
+  auth.rbac_assignments(uuid, text)
+to {{role:security_admin}};
+grant execute on function auth.rbac_roles(), auth.rbac_assignments(uuid, text) to {{role:auditor}};

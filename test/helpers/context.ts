@@ -1,0 +1,38 @@
+import type pg from 'pg';
+import { ContextKey, type ContextIdentity, sealContext } from '../../src/context/context-seal.js';
+
+/** A fresh random context key, registered in the database through `auth.context_key_add` (as superuser). */
+export async function registerContextKey(client: pg.ClientBase): Promise<ContextKey> {
+  const key = new ContextKey(crypto.getRandomValues(new Uint8Array(32)));
+  await client.query('select auth.context_key_add($1)', [key.exportForRegistration()]);
+  return key;
+}
+
+/** A complete identity for tests; `role` defaults to pgw_app_user. */
+export function testIdentity(over: Partial<ContextIdentity> = {}): ContextIdentity {
+  return {
+    role: 'pgw_app_user',
+    sub: '00000000-0000-4000-8000-000000000001',
+    tenant: 'tenant-a',
+    roles: [],
+    aal: 'aal1',
+    sid: null,
+    iat: Math.floor(Date.now() / 1000),
+    claims: {},
+    ...over,
+  };
+}
+
+/**
+ * Enters a real, MAC'd context on `client` the way the request layer does, inside an open
+ * transaction (call `begin` first): the settings, `auth.context_enter` and the role.
+ */
+export async function enterContext(client: pg.ClientBase, key: ContextKey, identity: ContextIdentity): Promise<void> {
+  const pid = (client as pg.ClientBase & { processID: number }).processID;
+  const sealed = sealContext(key, identity, pid, Math.floor(Date.now() / 1000) + 60);
+  await client.query(
+    `select set_config('pgwarden.context', $1, true), set_config('pgwarden.context_mac', $2, true),
+            auth.context_enter($1, $2), set_config('role', $3, true)`,
+    [sealed.context, sealed.mac, identity.role],
+  );
+}
