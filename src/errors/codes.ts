@@ -159,6 +159,8 @@ export const ErrorCodes = {
   RBAC_INVALID_INPUT: 'PW340',
   /** The named role does not exist. */
   RBAC_NO_SUCH_ROLE: 'PW341',
+
+  // PW35x — row-level security toolkit (pgwarden rls)
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,0 +1,22 @@
+// pgwarden/context: the zero-trust request layer. Bearer tokens are verified in Node; each
+// request then runs in one transaction as the role its token maps to, with its identity MAC'd
+// into transaction-local settings that row-level-security policies read (auth.uid() …).
+export * from './verify/index.js';
+export {
+  CONTEXT_KEY_PURPOSE,
+  type ContextIdentity,
+  ContextKey,
+  type SealedContext,
+  sealContext,
+} from './context-seal.js';
+export { type ClaimMapping, claimsRefusalStatus, identityFromClaims, type RoleMapping } from './identity.js';
+export type { StatementResult } from './pipeline.js';
+export {
+  type ContextDb,
+  type ContextInput,
+  ContextPool,
+  type ContextPoolOptions,
+  createContextPool,
+  type RunOptions,
+  withRequestContext,
+} from './request-context.js';
