@@ -54,6 +54,8 @@ create table auth.users (
   tenant          text        not null check (tenant ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$'),
   display_name    text        check (pg_catalog.length(display_name) <= 200),
   roles           text[]      not null default '{}',
+  -- bumped whenever the user's effective roles change; access tokens carry it (claim av)
+  authz_version   bigint      not null default 1,
   status          text        not null default 'active' check (status in ('active', 'disabled')),
   status_reason   text,
   created_at      timestamptz not null default pg_catalog.clock_timestamp(),
@@ -65,6 +67,45 @@ alter table auth.users owner to {{role:owner}};
 create unique index users_email_key on auth.users (pg_catalog.lower(email));
 create index users_tenant_idx on auth.users (tenant);
 comment on table auth.users is 'pgwarden: identities; e-mail unique case-insensitively';
+
+-- Role-based access control: application roles (not PostgreSQL roles), their permissions, and
+-- per-tenant assignments. The functions are in 0009.
+create table auth.rbac_roles (
+  name         text        primary key check (name ~ '^[a-z][a-z0-9_.:-]{0,62}$'),
+  description  text        check (pg_catalog.length(description) <= 500),
+  created_at   timestamptz not null default pg_catalog.clock_timestamp()
+);
+alter table auth.rbac_roles owner to {{role:owner}};
+comment on table auth.rbac_roles is 'pgwarden: application roles (RBAC)';
+
+create table auth.permissions (
+  name         text        primary key check (name ~ '^[a-z][a-z0-9_.:-]{0,126}$'),
+  description  text        check (pg_catalog.length(description) <= 500),
+  created_at   timestamptz not null default pg_catalog.clock_timestamp()
+);
+alter table auth.permissions owner to {{role:owner}};
+comment on table auth.permissions is 'pgwarden: permissions roles can hold (RBAC)';
+
+create table auth.role_permissions (
+  role        text not null references auth.rbac_roles (name) on delete cascade,
+  permission  text not null references auth.permissions (name) on delete cascade,
+  primary key (role, permission)
+);
+alter table auth.role_permissions owner to {{role:owner}};
+create index role_permissions_permission_idx on auth.role_permissions (permission);
+
+create table auth.role_assignments (
+  user_id     uuid        not null references auth.users (id) on delete cascade,
+  tenant      text        not null,
+  role        text        not null references auth.rbac_roles (name) on delete cascade,
+  granted_by  text        check (pg_catalog.length(granted_by) <= 200),
+  granted_at  timestamptz not null default pg_catalog.clock_timestamp(),
+  primary key (user_id, tenant, role)
+);
+alter table auth.role_assignments owner to {{role:owner}};
+create index role_assignments_role_idx on auth.role_assignments (role);
+comment on table auth.role_assignments is 'pgwarden: per-tenant role assignments (RBAC)';
+
 
 create table auth.credentials (
   user_id        uuid        primary key references auth.users (id) on delete cascade,

@@ -175,15 +175,30 @@ create type auth.session_grant as (
   roles       text[],
   aal         text,
   email       text,
-  expires_at  timestamptz
+  expires_at  timestamptz,
+  authz_version bigint
 );
+
+-- A user's effective roles in a tenant: the global ones plus those assigned for the tenant.
+create function auth._effective_roles(p_user_id uuid, p_tenant text) returns text[]
+language sql
+stable
+set search_path = ''
+as $$
+  select array(
+    select distinct r from pg_catalog.unnest(
+      (select u.roles from auth.users u where u.id = p_user_id)
+      || array(select a.role from auth.role_assignments a where a.user_id = p_user_id and a.tenant = p_tenant)) r
+    order by r)
+$$;
 
 create function auth._grant(s auth.sessions) returns auth.session_grant
 language sql
 stable
 set search_path = ''
 as $$
-  select (s.id, u.id, s.tenant, u.roles, s.aal, u.email, s.absolute_expires_at)::auth.session_grant
+  select (s.id, u.id, s.tenant, auth._effective_roles(u.id, s.tenant), s.aal, u.email, s.absolute_expires_at,
+          u.authz_version)::auth.session_grant
     from auth.users u where u.id = s.user_id
 $$;
 

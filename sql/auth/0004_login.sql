@@ -307,7 +307,7 @@ create function auth.finish_login(
   p_session_digest  bytea default null,
   p_purpose         text default 'login'
 ) returns table (outcome text, session_id uuid, user_id uuid, tenant text, roles text[], aal text,
-                 email text, expires_at timestamptz)
+                 email text, expires_at timestamptz, authz_version bigint)
 language plpgsql
 volatile
 security definer
@@ -359,7 +359,8 @@ begin
   if p_purpose = 'reauth' then
     perform auth._login_completed(u.id, p_source, v_now);
     perform auth._event('auth.reauthenticated', 'info', u.id::text, u.tenant, p_source, '{}'::jsonb);
-    return query select 'verified'::text, null::uuid, u.id, u.tenant, u.roles, null::text, u.email, null::timestamptz;
+    return query select 'verified'::text, null::uuid, u.id, u.tenant, auth._effective_roles(u.id, u.tenant), null::text,
+      u.email, null::timestamptz, u.authz_version;
     return;
   end if;
 
@@ -372,8 +373,8 @@ begin
     insert into auth.mfa_challenges (token_digest, user_id, created_at, expires_at, client_addr, user_agent)
     values (p_mfa_digest, u.id, v_now, v_now + pol.mfa_challenge_ttl, p_source, pg_catalog.left(p_user_agent, 512));
     perform auth._event('auth.mfa_challenged', 'info', u.id::text, u.tenant, p_source, '{}'::jsonb);
-    return query select 'mfa_required'::text, null::uuid, u.id, u.tenant, u.roles, null::text, u.email,
-                        v_now + pol.mfa_challenge_ttl;
+    return query select 'mfa_required'::text, null::uuid, u.id, u.tenant, auth._effective_roles(u.id, u.tenant),
+      null::text, u.email, v_now + pol.mfa_challenge_ttl, u.authz_version;
     return;
   end if;
 
@@ -381,7 +382,8 @@ begin
   s := auth._create_session(u.id, 'aal1', '{pwd}', p_source, p_user_agent, p_refresh_digest, p_session_digest, v_now);
   perform auth._event('auth.login_succeeded', 'info', u.id::text, u.tenant, p_source,
     pg_catalog.jsonb_build_object('aal', 'aal1', 'user_agent', pg_catalog.left(p_user_agent, 256)), s.id);
-  return query select 'session'::text, s.id, u.id, u.tenant, u.roles, s.aal, u.email, s.absolute_expires_at;
+  return query select 'session'::text, s.id, u.id, u.tenant, auth._effective_roles(u.id, u.tenant), s.aal, u.email,
+    s.absolute_expires_at, u.authz_version;
 end
 $$;
 

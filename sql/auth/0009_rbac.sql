@@ -1,64 +1,12 @@
--- auth 0009: role-based access control. Application roles (not PostgreSQL roles) hold
--- permissions; users get roles globally (auth.users.roles) or per tenant (role_assignments).
--- Access tokens carry the user's roles for the session's tenant; auth.has_permission() (0010)
--- maps them to permissions at query time, so a permission added to or taken from a role counts
--- on the next statement. Any change to what a user holds stamps users.authz_changed_at, and a
--- token issued before that stamp is refused at the next request (auth.context_enter, 0010).
+-- auth 0009: role-based access control (the tables are in 0002). Application roles (not
+-- PostgreSQL roles) hold permissions; users get roles globally (auth.users.roles) or per tenant
+-- (role_assignments). Access tokens carry the user's roles for the session's tenant and the
+-- user's authz_version; auth.has_permission() (0010) maps roles to permissions at query time, so
+-- a permission added to or taken from a role counts on the next statement. Any change to what a
+-- user holds bumps users.authz_version, and a token carrying an older version is refused at its
+-- next request (auth.context_enter, 0010): the client refreshes and gets the new roles.
 
-create table auth.rbac_roles (
-  name         text        primary key check (name ~ '^[a-z][a-z0-9_.:-]{0,62}$'),
-  description  text        check (pg_catalog.length(description) <= 500),
-  created_at   timestamptz not null default pg_catalog.clock_timestamp()
-);
-alter table auth.rbac_roles owner to {{role:owner}};
-comment on table auth.rbac_roles is 'pgwarden: application roles (RBAC)';
-
-create table auth.permissions (
-  name         text        primary key check (name ~ '^[a-z][a-z0-9_.:-]{0,126}$'),
-  description  text        check (pg_catalog.length(description) <= 500),
-  created_at   timestamptz not null default pg_catalog.clock_timestamp()
-);
-alter table auth.permissions owner to {{role:owner}};
-comment on table auth.permissions is 'pgwarden: permissions roles can hold (RBAC)';
-
-create table auth.role_permissions (
-  role        text not null references auth.rbac_roles (name) on delete cascade,
-  permission  text not null references auth.permissions (name) on delete cascade,
-  primary key (role, permission)
-);
-alter table auth.role_permissions owner to {{role:owner}};
-create index role_permissions_permission_idx on auth.role_permissions (permission);
-
-create table auth.role_assignments (
-  user_id     uuid        not null references auth.users (id) on delete cascade,
-  tenant      text        not null,
-  role        text        not null references auth.rbac_roles (name) on delete cascade,
-  granted_by  text        check (pg_catalog.length(granted_by) <= 200),
-  granted_at  timestamptz not null default pg_catalog.clock_timestamp(),
-  primary key (user_id, tenant, role)
-);
-alter table auth.role_assignments owner to {{role:owner}};
-create index role_assignments_role_idx on auth.role_assignments (role);
-comment on table auth.role_assignments is 'pgwarden: per-tenant role assignments (RBAC)';
-
-alter table auth.users add column authz_changed_at timestamptz not null default pg_catalog.clock_timestamp();
-
--- A session's grant now carries the user's global roles plus those assigned for its tenant.
-create or replace function auth._grant(s auth.sessions) returns auth.session_grant
-language sql
-stable
-set search_path = ''
-as $$
-  select (s.id, u.id, s.tenant,
-          array(select distinct r from pg_catalog.unnest(u.roles || array(
-                  select a.role from auth.role_assignments a where a.user_id = u.id and a.tenant = s.tenant)) r
-                order by r),
-          s.aal, u.email, s.absolute_expires_at)::auth.session_grant
-    from auth.users u where u.id = s.user_id
-$$;
-
--- Stamps the users whose effective roles a change touched. Tokens issued before the stamp stop
--- working at their next request; the client refreshes and gets the new roles.
+-- Bumps the authz_version of the users whose effective roles a change touched.
 create function auth._authz_changed() returns trigger
 language plpgsql
 security definer
@@ -66,12 +14,10 @@ set search_path = ''
 as $$
 begin
   if tg_table_name = 'users' then
-    new.authz_changed_at := pg_catalog.clock_timestamp();
+    new.authz_version := old.authz_version + 1;
     return new;
-  elsif tg_table_name = 'role_assignments' then
-    update auth.users set authz_changed_at = pg_catalog.clock_timestamp()
-     where id in (select user_id from changed_rows);
   end if;
+  update auth.users set authz_version = authz_version + 1 where id in (select user_id from changed_rows);
   return null;
 end
 $$;

@@ -114,7 +114,7 @@ end
 $$;
 -- Called first in each request transaction (by the request layer, as authenticator): refuses a
 -- context that does not verify, names a role that may not be used, or belongs to a session that
--- has ended or to a token older than a change of the user's roles. Read-only: it works in
+-- has ended or to a token issued before a change of the user's roles. Read-only: it works in
 -- read-only transactions and writes nothing.
 create function auth.context_enter(p_context text, p_mac text) returns void
 language plpgsql
@@ -128,7 +128,8 @@ declare
   v_role text;
   v_sid uuid;
   v_ok boolean;
-  v_changed timestamptz;
+  v_version bigint;
+  v_av text;
 begin
   if p_context is null or p_mac is null or p_mac !~ '^[0-9a-f]{16}\.[0-9a-f]{64}$' then
     raise exception using errcode = 'PW330', message = 'the request context is malformed';
@@ -162,14 +163,17 @@ begin
     v_sid := (v_ctx->>'sid')::uuid;
     select s.revoked_at is null and pg_catalog.now() < s.idle_expires_at and pg_catalog.now() < s.absolute_expires_at
            and u.status = 'active',
-           u.authz_changed_at
-      into v_ok, v_changed
+           u.authz_version
+      into v_ok, v_version
       from auth.sessions s join auth.users u on u.id = s.user_id
      where s.id = v_sid and u.id::text = v_ctx->>'sub';
     if not coalesce(v_ok, false) then
       raise exception using errcode = 'PW331', message = 'the session has ended';
     end if;
-    if v_ctx ? 'iat' and v_changed > pg_catalog.to_timestamp((v_ctx->>'iat')::bigint + 1) then
+    -- pgwarden's tokens carry the user's authz_version (claim av); an older one means the roles
+    -- in the token are no longer the user's.
+    v_av := v_ctx->'claims'->>'av';
+    if v_av is not null and (v_av !~ '^[0-9]{1,18}$' or v_av::bigint <> v_version) then
       raise exception using errcode = 'PW332', message = 'the user''s roles changed after this token was issued',
         hint = 'refresh the token';
     end if;

@@ -134,6 +134,7 @@ export class AuthService {
       aal: done.aal,
       email: done.email,
       expiresAt: done.expiresAt,
+      authzVersion: done.authzVersion,
     };
     return { kind: 'session', ...(await this.tokensFor(session, refresh.token)) };
   }
@@ -534,6 +535,7 @@ export class AuthService {
     tenant: string;
     roles: string[];
     aal: 'aal1' | 'aal2';
+    authzVersion: number | null;
   }): Promise<AccessGrant> {
     const key = await this.keys.active();
     const accessToken = await signAccessToken({
@@ -546,6 +548,7 @@ export class AuthService {
         tenant: s.tenant,
         roles: s.roles,
         aal: s.aal,
+        ...(s.authzVersion === null ? {} : { av: s.authzVersion }),
       },
       ttlSeconds: this.options.accessTokenTtlSeconds,
       now: this.now,

@@ -18,6 +18,8 @@ export interface SessionRow {
   aal: 'aal1' | 'aal2';
   email: string;
   expiresAt: Date;
+  /** users.authz_version when the row was read; access tokens carry it as `av`. */
+  authzVersion: number | null;
 }
 
 export interface BeginLoginRow {
@@ -35,6 +37,7 @@ export interface FinishLoginRow {
   aal: 'aal1' | 'aal2' | null;
   email: string;
   expiresAt: Date | null;
+  authzVersion: number | null;
 }
 
 export interface MfaFactorRow {
@@ -92,7 +95,11 @@ const toSession = (r: Row): SessionRow => ({
   aal: r.aal as 'aal1' | 'aal2',
   email: r.email as string,
   expiresAt: r.expires_at as Date,
+  authzVersion: authzVersion(r.authz_version),
 });
+
+/** users.authz_version (bigint, so text on the wire) as a number; null when absent. */
+const authzVersion = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /**
  * The auth SQL functions, one method each. Every call is one statement (one transaction), so a
@@ -180,6 +187,7 @@ export class AuthStore {
       aal: (r.aal as 'aal1' | 'aal2' | null) ?? null,
       email: r.email as string,
       expiresAt: (r.expires_at as Date | null) ?? null,
+      authzVersion: authzVersion(r.authz_version),
     };
   }
 

@@ -6,7 +6,7 @@ import { demoCommand } from './commands/demo.js';
 import { downCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { installCommand } from './commands/install.js';
-import { rotateJwtCommand } from './commands/keys.js';
+import { contextKeyCommand, rotateJwtCommand } from './commands/keys.js';
 import { serveAuthCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { uninstallCommand } from './commands/uninstall.js';
@@ -61,11 +61,16 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .option('-p, --port <port>', 'listen port (default auth.port, 8787)')
     .option('--host <host>', 'listen address (default auth.host, 127.0.0.1)')
     .action(action(serveAuthCommand as Handler));
-  const keys = program.command('keys').description('manage signing keys');
+  const keys = program.command('keys').description('manage signing and context keys');
   keys
     .command('rotate-jwt')
     .description('create a new JWT signing key; the old one stays published until its tokens expire')
     .action(action(rotateJwtCommand as Handler));
+  keys
+    .command('context')
+    .description('register the request-context MAC key (derived from the master key) in the database')
+    .option('--retire-others', 'retire every other context key: their contexts stop verifying at once')
+    .action(action(contextKeyCommand as Handler));
   program
     .command('down')
     .description('stop a running `pgwarden up` or embedded cluster')

@@ -26,6 +26,7 @@ export interface ClaimMapping {
 
 const ROLE_NAME = /^[a-z_][a-z0-9_$]{0,62}$/;
 const MAX_CONTEXT_BYTES = 16 * 1024;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function refused(detail: string, status: 401 | 403): PgwardenError {
@@ -124,7 +125,7 @@ export function identityFromClaims(
     appRoles = [...new Set(rolesValue as string[])];
   }
   const sid = optionalString(claims, 'sid');
-  if (sid !== null && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(sid)) {
+  if (sid !== null && !UUID.test(sid)) {
     throw refused('sid must be a uuid', 401);
   }
   const iat = own(claims, 'iat');
@@ -144,4 +145,31 @@ export function identityFromClaims(
     throw refused('the claims are too large', 401);
   }
   return identity;
+}
+
+/**
+ * Checks an identity built by the application (not from a token): the same types and text
+ * rules as identityFromClaims, so nothing PostgreSQL cannot store reaches the database.
+ */
+export function checkIdentity(identity: ContextIdentity): void {
+  const fail = (what: string) => {
+    throw refused(`identity ${what}`, 401);
+  };
+  if (hasUnstorableText(identity)) fail('holds NUL or invalid UTF-16');
+  const optional = (v: unknown) => v === null || (typeof v === 'string' && v.length > 0 && v.length <= 256);
+  if (!optional(identity.sub)) fail('sub must be a string or null');
+  if (!optional(identity.tenant)) fail('tenant must be a string or null');
+  if (!optional(identity.aal)) fail('aal must be a string or null');
+  if (!Array.isArray(identity.roles) || !identity.roles.every((r) => typeof r === 'string' && r.length > 0)) {
+    fail('roles must be an array of strings');
+  }
+  if (identity.sid !== null && !(typeof identity.sid === 'string' && UUID.test(identity.sid)))
+    fail('sid must be a uuid');
+  if (identity.iat !== null && !(typeof identity.iat === 'number' && Number.isFinite(identity.iat))) {
+    fail('iat must be a number');
+  }
+  if (identity.claims === null || typeof identity.claims !== 'object' || Array.isArray(identity.claims)) {
+    fail('claims must be an object');
+  }
+  if (Buffer.byteLength(JSON.stringify(identity.claims)) > MAX_CONTEXT_BYTES) fail('claims are too large');
 }

@@ -6,7 +6,13 @@ import type pg from 'pg';
 import type { MasterKey } from '../auth/crypto/index.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { ContextKey, type ContextIdentity, sealContext } from './context-seal.js';
-import { checkRoleMapping, type ClaimMapping, identityFromClaims, type RoleMapping } from './identity.js';
+import {
+  checkIdentity,
+  checkRoleMapping,
+  type ClaimMapping,
+  identityFromClaims,
+  type RoleMapping,
+} from './identity.js';
 import { type PipelineFailure, prepareValues, runPipeline, type StatementResult } from './pipeline.js';
 import type { TokenVerifier, VerifiedToken } from './verify/index.js';
 
@@ -136,7 +142,7 @@ export class ContextPool {
       return identityFromClaims(verified.claims, this.#roles, this.#claims);
     }
     if (isIdentity(input)) {
-      identityFromClaims(input.claims, { authenticated: input.role }, this.#claims);
+      checkIdentity(input);
       if (!this.#allowedRoles().has(input.role)) {
         throw new PgwardenError(ErrorCodes.JWT_CLAIMS_REFUSED, 'the token cannot be used here', {
           detail: 'the identity names a role this service does not allow; http 403',

@@ -159,8 +159,30 @@ export const ErrorCodes = {
   RBAC_INVALID_INPUT: 'PW340',
   /** The named role does not exist. */
   RBAC_NO_SUCH_ROLE: 'PW341',
+  /** The database user may not administer RBAC: it needs security_admin (auditor may only list). */
+  RBAC_NOT_PERMITTED: 'PW342',
 
   // PW35x — row-level security toolkit (pgwarden rls)
+  /** The table to protect does not exist (or the connected role cannot see it). */
+  RLS_UNKNOWN_TABLE: 'PW350',
+  /** A tenant or owner column named in the options is not a column of the table. */
+  RLS_UNKNOWN_COLUMN: 'PW351',
+  /** The column's type cannot be compared with the identity helpers (text, varchar, uuid, integers only). */
+  RLS_COLUMN_TYPE: 'PW352',
+  /** The table is owned by a request role: its owner could alter or drop the policies. Change the owner first. */
+  RLS_UNSAFE_OWNER: 'PW353',
+  /** The table is a partition: protect its partitioned parent, which protects every partition. */
+  RLS_PARTITION_CHILD: 'PW354',
+  /** The relation is not a table (a view, materialized view, foreign table or sequence). */
+  RLS_NOT_A_TABLE: 'PW355',
+  /** A policy role is unknown or cannot be a request role (login, superuser, BYPASSRLS, the owner). */
+  RLS_BAD_ROLE: 'PW356',
+  /** The policy file or the protect options are invalid; `detail` lists each problem. */
+  RLS_SPEC_INVALID: 'PW357',
+  /** The relation to give `security_invoker` is not a view (or does not exist). */
+  RLS_NOT_A_VIEW: 'PW358',
+  /** The server lacks a feature the toolkit needs (security_invoker views need PostgreSQL 15). */
+  RLS_UNSUPPORTED_SERVER: 'PW359',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

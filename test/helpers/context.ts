@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { ConnectionConfig } from '../../src/db/client.js';
+import { authenticatorTestPassword, testRolePrefix } from './constants.js';
 import { ContextKey, type ContextIdentity, sealContext } from '../../src/context/context-seal.js';
 
 /** A fresh random context key, registered in the database through `auth.context_key_add` (as superuser). */
@@ -35,4 +37,12 @@ export async function enterContext(client: pg.ClientBase, key: ContextKey, ident
             auth.context_enter($1, $2), set_config('role', $3, true)`,
     [sealed.context, sealed.mac, identity.role],
   );
+}
+
+/**
+ * Connection settings of the authenticator login for a test database. Its password is set once
+ * per run by global-setup; never change it in a test (test files run in parallel).
+ */
+export function authenticatorConnection(db: ConnectionConfig): ConnectionConfig {
+  return { ...db, user: `${testRolePrefix}authenticator`, password: authenticatorTestPassword };
 }

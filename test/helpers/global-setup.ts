@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { withClient } from '../../src/db/client.js';
 import { LocalCluster } from '../../src/db/embedded/index.js';
-import { templateDatabase, testRolePrefix } from './constants.js';
+import { authenticatorTestPassword, templateDatabase, testRolePrefix } from './constants.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -41,9 +41,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await withClient(admin, async (c) => {
     await c.query(`create database ${templateDatabase}`);
   });
-  await withClient({ ...admin, database: templateDatabase }, (c) =>
-    install(c, { tier: 'advanced', rolePrefix: testRolePrefix }),
-  );
+  await withClient({ ...admin, database: templateDatabase }, async (c) => {
+    await install(c, { tier: 'advanced', rolePrefix: testRolePrefix });
+    // One fixed password for the run: tests connect as the authenticator through
+    // authenticatorConnection(); a per-file password would race between test files.
+    await c.query(`alter role ${testRolePrefix}authenticator password '${authenticatorTestPassword}'`);
+  });
   await withClient(admin, (c) =>
     c.query(`alter database ${templateDatabase} is_template true allow_connections false`),
   );

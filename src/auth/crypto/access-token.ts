@@ -17,6 +17,8 @@ export interface AccessTokenInput {
   tenant: string;
   roles: string[];
   aal: AssuranceLevel;
+  /** The user's authz_version at issue: the request context refuses the token once it changes. */
+  av?: number;
 }
 
 /** The claims of a verified access token. */
@@ -91,7 +93,13 @@ export async function signAccessToken(input: {
   const bad = invalidClaim({ ...claims });
   if (bad) throw new PgwardenError(ErrorCodes.INTERNAL, `cannot sign an access token: claim ${bad} is malformed`);
   const iat = Math.floor(now() / 1000);
-  return new SignJWT({ sid: claims.sid, tenant: claims.tenant, roles: [...claims.roles], aal: claims.aal })
+  return new SignJWT({
+    sid: claims.sid,
+    tenant: claims.tenant,
+    roles: [...claims.roles],
+    aal: claims.aal,
+    ...(claims.av === undefined ? {} : { av: claims.av }),
+  })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: TYP })
     .setIssuer(claims.iss)
     .setAudience(claims.aud)
@@ -149,6 +157,7 @@ export async function verifyAccessToken(token: string, options: VerifyAccessToke
     tenant: claims.tenant,
     roles: [...claims.roles],
     aal: claims.aal,
+    ...(claims.av === undefined ? {} : { av: claims.av }),
     iat: claims.iat,
     exp: claims.exp,
     jti: claims.jti,
@@ -177,6 +186,8 @@ function invalidClaim(claims: Record<string, unknown>): string | undefined {
   if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string' && role.length > 0)) return 'roles';
   if (aal !== 'aal1' && aal !== 'aal2') return 'aal';
   if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0)) return 'jti';
+  const { av } = claims;
+  if (av !== undefined && !(typeof av === 'number' && Number.isSafeInteger(av) && av >= 0)) return 'av';
   return undefined;
 }
 

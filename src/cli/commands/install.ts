@@ -1,4 +1,5 @@
-import { withClient } from '../../db/index.js';
+import { configuredContextKey, registerContextKey } from '../../context/context-keys.js';
+import { type ConnectionConfig, withClient } from '../../db/index.js';
 import { type InstallEvent, type InstallPlan, install, parseTier } from '../../install/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint, printJson } from '../output.js';
@@ -34,9 +35,17 @@ export async function installCommand(ctx: CliContext, flags: InstallFlags): Prom
         onEvent,
       }),
     );
+    // The request context needs its MAC key in the database; register it when the master key is
+    // already there (install never creates one; `pgwarden keys context` does).
+    const contextKey =
+      !result.dryRun && (await authHasContext(db.connection)) ? await configuredContextKey(config, ctx.cwd) : undefined;
+    const contextKid = contextKey
+      ? await withClient(db.connection, (client) => registerContextKey(client, contextKey))
+      : undefined;
     if (output.json) {
       printJson(output, {
         ok: true,
+        contextKey: contextKid ?? null,
         dryRun: result.dryRun,
         tier: result.plan.targetTier,
         previousTier: result.plan.currentTier ?? null,
@@ -50,8 +59,19 @@ export async function installCommand(ctx: CliContext, flags: InstallFlags): Prom
           ? 'Nothing to do: already installed and up to date.'
           : `Installed tier ${result.plan.targetTier}: ${result.applied.length} file(s) applied.`,
       );
+      if (contextKid) output.out(`Request-context key ${contextKid} registered.`);
     }
     return 0;
+  });
+}
+
+/** Whether the installed auth module has the request context (auth 0010 and later). */
+function authHasContext(connection: ConnectionConfig): Promise<boolean> {
+  return withClient(connection, async (client) => {
+    const { rows } = await client.query<{ ok: boolean }>(
+      "select to_regprocedure('auth.context_key_add(bytea)') is not null as ok",
+    );
+    return rows[0]!.ok;
   });
 }
 

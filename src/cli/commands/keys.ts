@@ -1,5 +1,8 @@
 import pg from 'pg';
-import { createAuthService } from '../../auth/index.js';
+import { createAuthService, loadMasterKey } from '../../auth/index.js';
+import { ContextKey } from '../../context/context-seal.js';
+import { registerContextKey, retireOtherContextKeys } from '../../context/context-keys.js';
+import { withClient } from '../../db/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { printJson } from '../output.js';
 
@@ -29,4 +32,31 @@ export async function rotateJwtCommand(ctx: CliContext, flags: GlobalFlags): Pro
       await pool.end();
     }
   });
+}
+
+export interface ContextKeyFlags extends GlobalFlags {
+  retireOthers?: boolean;
+}
+
+/**
+ * `pgwarden keys context [--retire-others]`: stores the request-context MAC key (derived from
+ * the master key) in the database, so contexts made by this configuration verify there. With
+ * `--retire-others`, contexts under any other key stop verifying at once (after a master-key
+ * rotation).
+ */
+export async function contextKeyCommand(ctx: CliContext, flags: ContextKeyFlags): Promise<number> {
+  const config = await configFor(ctx, flags);
+  const key = ContextKey.fromMasterKey(await loadMasterKey(config, ctx.cwd));
+  return withDatabase(ctx, config, (db) =>
+    withClient(db.connection, async (client) => {
+      const kid = await registerContextKey(client, key);
+      const retired = flags.retireOthers ? await retireOtherContextKeys(client, key) : 0;
+      if (ctx.output.json) printJson(ctx.output, { ok: true, kid, retired });
+      else {
+        ctx.output.out(`Context key ${kid} is registered.`);
+        if (flags.retireOthers) ctx.output.out(`  ${retired} other key(s) retired.`);
+      }
+      return 0;
+    }),
+  );
 }

@@ -1,5 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { configuredContextKey, registerContextKey } from '../../context/context-keys.js';
 import { withClient } from '../../db/index.js';
 import { writeFileAtomic } from '../../db/embedded/atomic-write.js';
 import { isProcessAlive } from '../../db/embedded/process-alive.js';
@@ -35,6 +36,20 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
       const installedModules = new Set(status.modules.filter((m) => m.installedVersion > 0).map((m) => m.module));
       // The auth API runs once the auth module is installed; before that, up serves the database only.
       const auth = installedModules.has('auth') ? await startAuthFor(ctx, config, db, log) : undefined;
+      // The auth API has loaded (or created) the master key: make sure the request-context key
+      // derived from it is known to the database. Needs the owner's rights; a login without
+      // them gets a warning and `pgwarden keys context` to run as the installer.
+      if (auth) {
+        const key = await configuredContextKey(config, ctx.cwd);
+        if (key) {
+          await withClient(db.connection, (c) => registerContextKey(c, key)).catch((err: unknown) =>
+            log.warn(
+              { kind: 'context-key-unregistered', error: err instanceof Error ? err.message : String(err) },
+              'could not register the request-context key; run `pgwarden keys context` as the installing role',
+            ),
+          );
+        }
+      }
       try {
         const ready = {
           kind: 'up-ready',
