@@ -5,6 +5,12 @@ import { adminConnection, installedDatabase } from '../helpers/db.js';
 
 const dir = new URL('../sql/', import.meta.url);
 const files = (await readdir(dir)).filter((f) => f.endsWith('.pgtap.sql')).sort();
+// A `-- cases: R-01 R-21` line names the catalog cases a file covers, for the test title.
+const casesOf = new Map(
+  await Promise.all(
+    files.map(async (f) => [f, /^-- cases: (.+)$/m.exec(await readFile(new URL(f, dir), 'utf8'))?.[1]] as const),
+  ),
+);
 const pgtapAvailable = await withClient(
   adminConnection(),
   async (c) => (await c.query(`select 1 from pg_available_extensions where name = 'pgtap'`)).rows.length > 0,
@@ -14,7 +20,8 @@ const pgtapAvailable = await withClient(
 // PGWARDEN_EXPECT_PGTAP=1 (set by .ci/run on that leg) turns a missing pgTAP into a failure.
 describe.runIf(pgtapAvailable || process.env.PGWARDEN_EXPECT_PGTAP === '1')('pgTAP suites', () => {
   for (const file of files) {
-    it(`passes every assertion of ${file}`, async () => {
+    const cases = casesOf.get(file);
+    it(`passes every assertion of ${file}${cases ? ` [${cases.split(/\s+/).join('] [')}]` : ''}`, async () => {
       const sql = await readFile(new URL(file, dir), 'utf8');
       const db = await installedDatabase();
       await withClient(db, async (c) => {
