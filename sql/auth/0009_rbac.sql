@@ -6,6 +6,27 @@
 -- user holds bumps users.authz_version, and a token carrying an older version is refused at its
 -- next request (auth.context_enter, 0010): the client refreshes and gets the new roles.
 
+-- Writes one administrative security event: the actor is the administrator (as the caller
+-- names them, else the database user), the subject what was changed.
+create function auth._admin_event(
+  p_event_type  text,
+  p_actor       text,
+  p_subject     text,
+  p_tenant      text,
+  p_details     jsonb
+) returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  insert into logs.notification_log
+    (event_type, severity, actor, subject, tenant, client_addr, application_name, details, db_user)
+  values
+    (p_event_type, 'notice', coalesce(p_actor, session_user::text), p_subject, p_tenant,
+     pg_catalog.inet_client_addr(), pg_catalog.current_setting('application_name', true),
+     coalesce(p_details, '{}'::jsonb), session_user::text)
+$$;
+
 -- Bumps the authz_version of the users whose effective roles a change touched.
 create function auth._authz_changed() returns trigger
 language plpgsql
@@ -15,6 +36,12 @@ as $$
 begin
   if tg_table_name = 'users' then
     new.authz_version := old.authz_version + 1;
+    -- A session belongs to the tenant it was opened in: moving the user ends them all, so no
+    -- refresh can carry the old tenant (and its roles) on.
+    if old.tenant is distinct from new.tenant then
+      perform auth._end_session(x.id, 'tenant_changed', pg_catalog.clock_timestamp())
+        from auth.sessions x where x.user_id = new.id and x.revoked_at is null;
+    end if;
     return new;
   end if;
   update auth.users set authz_version = authz_version + 1 where id in (select user_id from changed_rows);
@@ -48,14 +75,21 @@ set search_path = ''
 as $$
 declare
   v_before text[];
+  v_bad text;
 begin
   if p_role is null or p_role !~ '^[a-z][a-z0-9_.:-]{0,62}$' then
     raise exception using errcode = 'PW340', message = 'a role name is 1-63 characters: a-z, 0-9, _ . : -',
       hint = 'start with a lowercase letter';
   end if;
-  if exists (select 1 from pg_catalog.unnest(coalesce(p_permissions, '{}')) p
-              where p is null or p !~ '^[a-z][a-z0-9_.:-]{0,126}$') then
-    raise exception using errcode = 'PW340', message = 'a permission name is 1-127 characters: a-z, 0-9, _ . : -';
+  select p into v_bad from pg_catalog.unnest(coalesce(p_permissions, '{}')) p
+   where p is null or p !~ '^[a-z][a-z0-9_.:-]{0,126}$' limit 1;
+  if found then
+    raise exception using errcode = 'PW340',
+      message = pg_catalog.format('permission %s: a permission name is 1-127 characters: a-z, 0-9, _ . : -',
+                                  coalesce(pg_catalog.quote_literal(pg_catalog.left(v_bad, 130)), 'NULL'));
+  end if;
+  if pg_catalog.length(p_description) > 500 then
+    raise exception using errcode = 'PW340', message = 'a role description is at most 500 characters';
   end if;
   insert into auth.rbac_roles (name, description) values (p_role, p_description)
     on conflict (name) do update set description = coalesce(excluded.description, auth.rbac_roles.description);
@@ -66,7 +100,7 @@ begin
   delete from auth.role_permissions rp where rp.role = p_role and rp.permission <> all (coalesce(p_permissions, '{}'));
   insert into auth.role_permissions (role, permission) select distinct p_role, p from pg_catalog.unnest(p_permissions) p
     on conflict do nothing;
-  perform auth._event('rbac.role_defined', 'notice', p_actor, null, null,
+  perform auth._admin_event('rbac.role_defined', p_actor, p_role, null,
     pg_catalog.jsonb_build_object('role', p_role, 'before', v_before,
       'after', (select coalesce(array_agg(distinct p order by p), '{}') from pg_catalog.unnest(p_permissions) p)));
 end
@@ -84,7 +118,10 @@ begin
   if not found then
     return false;
   end if;
-  perform auth._event('rbac.role_dropped', 'notice', p_actor, null, null, pg_catalog.jsonb_build_object('role', p_role));
+  -- Holders through users.roles keep the name, but their tokens must not outlive the role: a
+  -- role created again under the same name would otherwise re-empower them.
+  update auth.users set authz_version = authz_version + 1 where p_role = any (roles);
+  perform auth._admin_event('rbac.role_dropped', p_actor, p_role, null, pg_catalog.jsonb_build_object('role', p_role));
   return true;
 end
 $$;
@@ -96,11 +133,8 @@ volatile
 security definer
 set search_path = ''
 as $$
-declare
-  v_user_tenant text;
 begin
-  select u.tenant into v_user_tenant from auth.users u where u.id = p_user_id;
-  if not found then
+  if not exists (select 1 from auth.users u where u.id = p_user_id) then
     raise exception using errcode = 'PW309', message = 'no such user';
   end if;
   if not exists (select 1 from auth.rbac_roles r where r.name = p_role) then
@@ -115,8 +149,8 @@ begin
   if not found then
     return false;
   end if;
-  perform auth._event('rbac.role_granted', 'notice', p_user_id::text, p_tenant, null,
-    pg_catalog.jsonb_build_object('role', p_role, 'actor', p_actor));
+  perform auth._admin_event('rbac.role_granted', p_actor, p_user_id::text, p_tenant,
+    pg_catalog.jsonb_build_object('role', p_role));
   return true;
 end
 $$;
@@ -133,8 +167,8 @@ begin
   if not found then
     return false;
   end if;
-  perform auth._event('rbac.role_revoked', 'notice', p_user_id::text, p_tenant, null,
-    pg_catalog.jsonb_build_object('role', p_role, 'actor', p_actor));
+  perform auth._admin_event('rbac.role_revoked', p_actor, p_user_id::text, p_tenant,
+    pg_catalog.jsonb_build_object('role', p_role));
   return true;
 end
 $$;

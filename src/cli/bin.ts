@@ -71,6 +71,50 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .description('register the request-context MAC key (derived from the master key) in the database')
     .option('--retire-others', 'retire every other context key: their contexts stop verifying at once')
     .action(action(contextKeyCommand as Handler));
+  // RBAC (src/cli/commands/rbac.ts, loaded when used); positional arguments join the flags.
+  const rbacAction = (name: string, ...args: string[]) =>
+    function (this: Command, ...values: unknown[]) {
+      const handler: Handler = async (ctx, flags) => {
+        const commands: Record<string, Handler | undefined> = await import('./commands/rbac.js');
+        return commands[name]!(ctx, flags);
+      };
+      run(handler, {
+        ...this.optsWithGlobals(),
+        ...Object.fromEntries(args.map((arg, i) => [arg, values[i]])),
+      });
+    };
+  const rbac = program.command('rbac').description('role-based access control: application roles and assignments');
+  const rbacRole = rbac.command('role').description('define or drop an application role');
+  rbacRole
+    .command('define <role>')
+    .description('create a role, or replace its permissions (unknown permissions are created)')
+    .requiredOption('-p, --permission <permission...>', 'a permission the role holds (repeatable)')
+    .option('--description <text>', 'what the role is for')
+    .action(rbacAction('rbacDefineRoleCommand', 'role'));
+  rbacRole
+    .command('drop <role>')
+    .description('remove a role with its permissions and assignments')
+    .action(rbacAction('rbacDropRoleCommand', 'role'));
+  rbac
+    .command('roles')
+    .description('list roles with their permissions and assignment counts')
+    .action(rbacAction('rbacRolesCommand'));
+  rbac
+    .command('grant <user> <role>')
+    .description('give a user (id or e-mail) a role in a tenant')
+    .requiredOption('-t, --tenant <tenant>', 'the tenant the role applies in')
+    .action(rbacAction('rbacGrantCommand', 'user', 'role'));
+  rbac
+    .command('revoke <user> <role>')
+    .description('take a role from a user (id or e-mail) in a tenant')
+    .requiredOption('-t, --tenant <tenant>', 'the tenant the role applied in')
+    .action(rbacAction('rbacRevokeCommand', 'user', 'role'));
+  rbac
+    .command('list')
+    .description('list per-tenant role assignments')
+    .option('-u, --user <user>', 'only this user (id or e-mail)')
+    .option('-t, --tenant <tenant>', 'only this tenant')
+    .action(rbacAction('rbacListCommand'));
   program
     .command('down')
     .description('stop a running `pgwarden up` or embedded cluster')
