@@ -6,6 +6,8 @@ import { demoCommand } from './commands/demo.js';
 import { downCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { installCommand } from './commands/install.js';
+import * as rbacCommands from './commands/rbac.js';
+import { rlsCli } from './commands/rls.js';
 import { contextKeyCommand, rotateJwtCommand } from './commands/keys.js';
 import { serveAuthCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
@@ -71,13 +73,10 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .description('register the request-context MAC key (derived from the master key) in the database')
     .option('--retire-others', 'retire every other context key: their contexts stop verifying at once')
     .action(action(contextKeyCommand as Handler));
-  // RBAC (src/cli/commands/rbac.ts, loaded when used); positional arguments join the flags.
+  // RBAC (src/cli/commands/rbac.ts); positional arguments join the flags.
   const rbacAction = (name: string, ...args: string[]) =>
     function (this: Command, ...values: unknown[]) {
-      const handler: Handler = async (ctx, flags) => {
-        const commands: Record<string, Handler | undefined> = await import('./commands/rbac.js');
-        return commands[name]!(ctx, flags);
-      };
+      const handler = (rbacCommands as unknown as Record<string, Handler>)[name]!;
       run(handler, {
         ...this.optsWithGlobals(),
         ...Object.fromEntries(args.map((arg, i) => [arg, values[i]])),
@@ -115,6 +114,49 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .option('-u, --user <user>', 'only this user (id or e-mail)')
     .option('-t, --tenant <tenant>', 'only this tenant')
     .action(rbacAction('rbacListCommand'));
+  // Row-level security (src/cli/commands/rls.ts). The positional argument
+  // (a table, or views) reaches the handler as `target`.
+  const rls = program.command('rls').description('row-level security: protect tables and views, plan/apply, status');
+  const rlsAction = (name: 'protect' | 'protectView' | 'plan' | 'apply' | 'status') =>
+    function (this: Command, target?: unknown) {
+      const handler: Handler = (ctx, flags) => rlsCli[name](ctx, flags as never);
+      const positional = typeof target === 'string' || Array.isArray(target) ? { target } : {};
+      run(handler, { ...this.optsWithGlobals(), ...positional });
+    };
+  rls
+    .command('protect <table>')
+    .description('generate and apply the tenant policies of one table, in one transaction')
+    .requiredOption('--tenant-column <column>', 'column compared with auth.tenant_id()')
+    .option('--owner-column <column>', 'column compared with auth.uid() (uuid) or auth.sub(): rows per user')
+    .option('--permission <name>', 'permission every command also requires (auth.has_permission)')
+    .option('--read-permission <name>', 'permission SELECT requires')
+    .option('--write-permission <name>', 'permission INSERT, UPDATE and DELETE require')
+    .option('--role <role...>', 'request roles the policies are for (default app_user)')
+    .option('--grant <command...>', 'also grant these commands (select insert update delete) to the roles')
+    .option('--dry-run', 'print the SQL, change nothing')
+    .action(rlsAction('protect'));
+  rls
+    .command('protect-view <view...>')
+    .description('set security_invoker = true: row-level security applies to whoever queries the view')
+    .option('--dry-run', 'show the change, change nothing')
+    .action(rlsAction('protectView'));
+  rls
+    .command('plan')
+    .description('compare the policy file with the database; change nothing')
+    .option('-f, --file <file>', 'policy file (default pgwarden.rls.yaml)')
+    .action(rlsAction('plan'));
+  rls
+    .command('apply')
+    .description('make the database match the policy file, in one transaction')
+    .option('-f, --file <file>', 'policy file (default pgwarden.rls.yaml)')
+    .action(rlsAction('apply'));
+  rls
+    .command('status')
+    .description('row-level security of every table and view, and what weakens it')
+    .option('--schema <schema...>', 'schemas to report (default: all but pg_*, auth, logs, pgwarden)')
+    .option('--role <role...>', 'more request roles to check reachability for')
+    .option('--fail-on <severity>', 'exit 1 when a finding is at least this severe (high, warn, info)')
+    .action(rlsAction('status'));
   program
     .command('down')
     .description('stop a running `pgwarden up` or embedded cluster')

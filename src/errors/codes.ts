@@ -169,7 +169,7 @@ export const ErrorCodes = {
   RLS_UNKNOWN_COLUMN: 'PW351',
   /** The column's type cannot be compared with the identity helpers (text, varchar, uuid, integers only). */
   RLS_COLUMN_TYPE: 'PW352',
-  /** The table is owned by a request role: its owner could alter or drop the policies. Change the owner first. */
+  /** The table's owner rules it out: a request role (it could drop the policies), or pgwarden's owner role (pgwarden's own tables). */
   RLS_UNSAFE_OWNER: 'PW353',
   /** The table is a partition: protect its partitioned parent, which protects every partition. */
   RLS_PARTITION_CHILD: 'PW354',
