@@ -20,3 +20,21 @@ export {
   type RunOptions,
   withRequestContext,
 } from './request-context.js';
+export {
+  type Admission,
+  authorizationValues,
+  bearerFromHeader,
+  ContextGuard,
+  type ContextHandle,
+  type ContextLogger,
+  type ContextMiddlewareOptions,
+  type ContextMiddlewareStats,
+  ContextRejectedError,
+  createContextGuard,
+  type HttpRejection,
+  type RequestInfo,
+  type TokenRejectedEvent,
+} from './middleware/core.js';
+export { type ExpressContext, expressContext } from './middleware/express.js';
+export { type FastifyContext, fastifyContext, type FastifyContextPlugin } from './middleware/fastify.js';
+export { type HonoContext, honoContext, type HonoContextOptions, type PgwardenVariables } from './middleware/hono.js';
