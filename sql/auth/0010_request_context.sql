@@ -86,7 +86,10 @@ declare
   v_key bytea;
   v_ctx jsonb;
 begin
-  if v_raw is null or v_raw = '' or v_mac is null or v_mac !~ '^[0-9a-f]{16}\.[0-9a-f]{64}$' then
+  -- '<16 hex>.<64 hex>': a length test and a short pattern (a bounded repeat such as {64} costs
+  -- the regex engine about 10 µs a call, and this runs for every statement that asks).
+  if v_raw is null or v_raw = '' or v_mac is null or pg_catalog.length(v_mac) <> 81
+     or v_mac !~ '^[0-9a-f]+[.][0-9a-f]+$' then
     return null;
   end if;
   select k.key into v_key from auth.context_keys k
@@ -112,10 +115,12 @@ begin
   return v_ctx;
 end
 $$;
--- Called first in each request transaction (by the request layer, as authenticator): refuses a
--- context that does not verify, names a role that may not be used, or belongs to a session that
--- has ended or to a token issued before a change of the user's roles. Read-only: it works in
--- read-only transactions and writes nothing.
+-- Called first in each request transaction whose token names a pgwarden session (by the request
+-- layer, as authenticator): refuses a context that does not verify, or that belongs to a session
+-- that has ended or to a token issued before a change of the user's roles. Read-only: it works
+-- in read-only transactions and writes nothing. (Contexts without a session need no entry check:
+-- the helpers verify every context they read; the role and key are checked by
+-- auth.context_check once per pool.)
 create function auth.context_enter(p_context text, p_mac text) returns void
 language plpgsql
 stable
@@ -125,13 +130,12 @@ as $$
 declare
   v_key bytea;
   v_ctx jsonb;
-  v_role text;
   v_sid uuid;
   v_ok boolean;
   v_version bigint;
   v_av text;
 begin
-  if p_context is null or p_mac is null or p_mac !~ '^[0-9a-f]{16}\.[0-9a-f]{64}$' then
+  if p_context is null or p_mac is null or pg_catalog.length(p_mac) <> 81 or p_mac !~ '^[0-9a-f]+[.][0-9a-f]+$' then
     raise exception using errcode = 'PW330', message = 'the request context is malformed';
   end if;
   select k.key into v_key from auth.context_keys k
@@ -151,13 +155,6 @@ begin
   if (v_ctx->>'exp')::float8 <= pg_catalog.date_part('epoch', pg_catalog.now()) then
     raise exception using errcode = 'PW330', message = 'the request context has expired',
       hint = 'check that the clocks of the application and database hosts agree';
-  end if;
-  v_role := v_ctx->>'role';
-  if not exists (select 1 from pg_catalog.pg_roles r
-                  where r.rolname = v_role and not r.rolsuper and not r.rolbypassrls
-                    and not r.rolcanlogin
-                    and r.oid <> (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'auth')) then
-    raise exception using errcode = 'PW333', message = 'the request role may not be used';
   end if;
   if v_ctx ? 'sid' and v_ctx->>'sid' is not null then
     v_sid := (v_ctx->>'sid')::uuid;
@@ -181,51 +178,92 @@ begin
 end
 $$;
 
--- The helpers. SQL-language and SECURITY INVOKER so current_user is the caller's role.
+-- What the request layer checks once per pool (and again every minute), so no request pays for
+-- it: whether its context key is registered and active, which of the roles it may map tokens to
+-- are unsafe (superuser, BYPASSRLS, LOGIN, the owner, or not reachable from the login), and which
+-- superuser or BYPASSRLS roles the login itself reaches (R-05: there must be none).
+create function auth.context_check(p_kid text, p_roles text[])
+returns table (key_active boolean, unsafe_roles text[], login_reaches text[])
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select
+    exists (select 1 from auth.context_keys k where k.kid = p_kid and k.retired_at is null),
+    array(select x.name from pg_catalog.unnest(p_roles) as x(name)
+           where not exists (
+             select 1 from pg_catalog.pg_roles r
+              where r.rolname = x.name and not r.rolsuper and not r.rolbypassrls and not r.rolcanlogin
+                and r.oid <> (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'auth')
+                and pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
+           order by 1),
+    array(select r.rolname::text from pg_catalog.pg_roles r
+           where (r.rolsuper or r.rolbypassrls) and pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+           order by 1)
+$$;
+
+-- The helpers. PL/pgSQL and SECURITY INVOKER, so current_user is the caller's role. (Not
+-- SQL-language: with a SET clause a SQL function is not inlined, and PostgreSQL before 18 then
+-- parses and plans its body again in every statement; a PL/pgSQL function keeps its plans for
+-- the session.)
 
 create function auth.claims() returns jsonb
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
-as $$ select auth._context(current_user::text) -> 'claims' $$;
+as $$ begin return auth._context(current_user::text) -> 'claims'; end $$;
 
 create function auth.sub() returns text
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
-as $$ select auth._context(current_user::text) ->> 'sub' $$;
+as $$ begin return auth._context(current_user::text) ->> 'sub'; end $$;
 
 -- The subject as a uuid; NULL when there is no context or the subject is not a uuid.
 create function auth.uid() returns uuid
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
 as $$
-  select case when s ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then s::uuid end
-    from (select auth._context(current_user::text) ->> 'sub' as s) x
+declare
+  s text := auth._context(current_user::text) ->> 'sub';
+begin
+  -- 36 characters, hex in five groups with the hyphens at 9, 14, 19 and 24: exactly 8-4-4-4-12.
+  if pg_catalog.length(s) = 36 and pg_catalog.substr(s, 9, 1) = '-' and pg_catalog.substr(s, 14, 1) = '-'
+     and pg_catalog.substr(s, 19, 1) = '-' and pg_catalog.substr(s, 24, 1) = '-'
+     and s ~ '^[0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+$' then
+    return s::uuid;
+  end if;
+  return null;
+end
 $$;
 
 create function auth.tenant_id() returns text
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
-as $$ select auth._context(current_user::text) ->> 'tenant' $$;
+as $$ begin return auth._context(current_user::text) ->> 'tenant'; end $$;
 
 create function auth.roles() returns text[]
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
 as $$
-  select case when c is not null
-              then array(select pg_catalog.jsonb_array_elements_text(coalesce(c -> 'roles', '[]'::jsonb))) end
-    from (select auth._context(current_user::text) as c) x
+declare
+  c jsonb := auth._context(current_user::text);
+begin
+  if c is null then
+    return null;
+  end if;
+  return array(select pg_catalog.jsonb_array_elements_text(coalesce(c -> 'roles', '[]'::jsonb)));
+end
 $$;
 
 create function auth.aal() returns text
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
-as $$ select auth._context(current_user::text) ->> 'aal' $$;
+as $$ begin return auth._context(current_user::text) ->> 'aal'; end $$;
 
 create function auth.session_id() returns uuid
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
-as $$ select (auth._context(current_user::text) ->> 'sid')::uuid $$;
+as $$ begin return (auth._context(current_user::text) ->> 'sid')::uuid; end $$;
 
 -- Whether the context's roles grant a permission; NULL without a context.
 create function auth._has_permission(p_role text, p_permission text) returns boolean
@@ -249,9 +287,9 @@ end
 $$;
 
 create function auth.has_permission(p_permission text) returns boolean
-language sql stable parallel restricted
+language plpgsql stable parallel restricted
 set search_path = ''
-as $$ select auth._has_permission(current_user::text, p_permission) $$;
+as $$ begin return auth._has_permission(current_user::text, p_permission); end $$;
 
 -- Who may call what: the helpers are for everyone (they reveal nothing but the caller's own
 -- verified context); entering a context is for the authenticator; keys are the owner's.
@@ -260,5 +298,5 @@ grant execute on function
   auth.claims(), auth.sub(), auth.uid(), auth.tenant_id(), auth.roles(), auth.aal(), auth.session_id(),
   auth.has_permission(text)
 to public;
-grant execute on function auth.context_enter(text, text) to {{role:authenticator}};
+grant execute on function auth.context_enter(text, text), auth.context_check(text, text[]) to {{role:authenticator}};
 grant usage on schema auth to {{role:authenticator}};

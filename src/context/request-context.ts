@@ -64,6 +64,8 @@ export interface ContextDb {
 /** What `withRequestContext` accepts: a bearer token, verified claims, or `null` (anonymous). */
 export type ContextInput = string | VerifiedToken | JWTPayload | ContextIdentity | null;
 
+/** How long a successful auth.context_check is trusted. */
+const CHECK_INTERVAL_MS = 60_000;
 const SETTING_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 // Statements that end or open a transaction would let the rest of a request run outside its
 // context; a request that runs one is failed and its connection discarded.
@@ -80,7 +82,9 @@ export class ContextPool {
   readonly #claims: ClaimMapping;
   readonly #ttl: number;
   readonly #now: () => number;
-  readonly #setupText: string;
+  readonly #setupWithEntry: string;
+  readonly #setupPlain: string;
+  #checked: { at: number; done: Promise<void> } | undefined;
   readonly #settingValues: string[];
 
   constructor(options: ContextPoolOptions) {
@@ -114,10 +118,63 @@ export class ContextPool {
     // ended session or a refused role), the role, read-only mode and the configured settings.
     // Values are bound parameters only; the text is fixed per pool.
     const extra = settings.map(([name], i) => `, pg_catalog.set_config('${name}', $${5 + i}, true)`).join('');
-    this.#setupText =
+    // auth.context_enter checks the session of tokens that name one (revoked, expired, roles
+    // changed); other contexts need no entry check, since every helper verifies what it reads.
+    const setup = (entry: boolean) =>
       `select pg_catalog.set_config('pgwarden.context', $1, true), pg_catalog.set_config('pgwarden.context_mac', $2, true), ` +
-      `auth.context_enter($1, $2), pg_catalog.set_config('role', $3, true), ` +
-      `pg_catalog.set_config('transaction_read_only', $4, true)${extra}`;
+      (entry ? 'auth.context_enter($1, $2), ' : '') +
+      `pg_catalog.set_config('role', $3, true), pg_catalog.set_config('transaction_read_only', $4, true)${extra}`;
+    this.#setupWithEntry = setup(true);
+    this.#setupPlain = setup(false);
+  }
+
+  /**
+   * Once per pool, and again after CHECK_INTERVAL_MS: the context key is registered and active,
+   * every allowlisted role is safe (not superuser, BYPASSRLS, LOGIN or the owner, and reachable
+   * from the login), and the login reaches no superuser or BYPASSRLS role (R-05). A failure is
+   * not cached: the next request checks again.
+   */
+  async #ensureChecked(client: pg.PoolClient): Promise<void> {
+    const now = this.#now();
+    if (this.#checked && now - this.#checked.at < CHECK_INTERVAL_MS) return this.#checked.done;
+    const done = this.#check(client);
+    this.#checked = { at: now, done };
+    try {
+      await done;
+    } catch (err) {
+      this.#checked = undefined;
+      throw err;
+    }
+  }
+
+  async #check(client: pg.PoolClient): Promise<void> {
+    const { rows } = await client.query<{ key_active: boolean; unsafe_roles: string[]; login_reaches: string[] }>(
+      'select * from auth.context_check($1, $2)',
+      [this.#key.kid, [...this.#allowedRoles()]],
+    );
+    const [r] = rows;
+    if (!r?.key_active) {
+      throw new PgwardenError(ErrorCodes.CONTEXT_INVALID, 'the request context key is not known to this database', {
+        hint: 'register it with `pgwarden keys context` (it is derived from the master key)',
+        detail: `kid ${this.#key.kid}`,
+      });
+    }
+    if (r.login_reaches.length > 0) {
+      throw new PgwardenError(
+        ErrorCodes.CONTEXT_ROLE_REFUSED,
+        "the pool's login can become a superuser or BYPASSRLS role; requests would not be confined",
+        {
+          detail: `reachable: ${r.login_reaches.join(', ')}`,
+          hint: 'connect as the authenticator role, NOINHERIT, member of the request roles only',
+        },
+      );
+    }
+    if (r.unsafe_roles.length > 0) {
+      throw new PgwardenError(ErrorCodes.CONTEXT_ROLE_REFUSED, 'a request role may not be used', {
+        detail: `refused: ${r.unsafe_roles.join(', ')} (superuser, BYPASSRLS, LOGIN, the owner, or not granted to the login)`,
+        hint: 'map tokens only to NOLOGIN roles granted to the authenticator',
+      });
+    }
   }
 
   /** The context key id (`auth.context_keys.kid`). */
@@ -168,6 +225,7 @@ export class ContextPool {
     const session = new ContextSession(this, client, identity, options);
     let discard: Error | undefined;
     try {
+      await this.#ensureChecked(client);
       const result = await fn(session);
       await session.finish();
       return result;
@@ -189,7 +247,7 @@ export class ContextPool {
     const exp = Math.floor(this.#now() / 1000) + this.#ttl;
     const sealed = sealContext(this.#key, identity, pid, exp);
     return {
-      text: this.#setupText,
+      text: identity.sid === null ? this.#setupPlain : this.#setupWithEntry,
       values: [sealed.context, sealed.mac, identity.role, readOnly ? 'on' : 'off', ...this.#settingValues],
     };
   }

@@ -192,7 +192,13 @@ describe('a client with raw SQL access cannot forge the request context [R-15]',
       'tenant-a',
     );
     await admin.query('select auth.context_key_retire_others($1)', [key.kid]);
-    await expect(withRequestContext(cp, A, (q) => q.query('select 1'))).rejects.toMatchObject({ code: 'PW330' });
+    // At once: contexts under the retired key verify as NULL, so they see nothing.
+    expect(await withRequestContext(cp, A, async (q) => (await q.query('select auth.tenant_id() t')).rows[0]!.t)).toBe(
+      null,
+    );
+    // A pool checking the retired key refuses to start requests.
+    const fresh = createContextPool({ pool, key: spare });
+    await expect(withRequestContext(fresh, A, (q) => q.query('select 1'))).rejects.toMatchObject({ code: 'PW330' });
     expect(await withRequestContext(ctx, A, async (q) => (await q.query('select auth.tenant_id() t')).rows[0]!.t)).toBe(
       'tenant-a',
     );
@@ -215,6 +221,17 @@ describe('request roles [R-05] [J-19]', () => {
       await expect(withRequestContext(cp, { sub: 'u' }, (q) => q.query('select current_user'))).rejects.toMatchObject({
         code: 'PW333',
       });
+    }
+  });
+
+  it('refuses to run requests on a pool whose login can become a superuser', async () => {
+    const superPool = new pg.Pool({ ...db, max: 1 });
+    try {
+      const cp = createContextPool({ pool: superPool, key });
+      const err = await withRequestContext(cp, A, (q) => q.query('select 1')).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'PW333', message: expect.stringMatching(/superuser or BYPASSRLS/) });
+    } finally {
+      await superPool.end();
     }
   });
 

@@ -107,6 +107,7 @@ describe('withRequestContext', () => {
     const single = new pg.Pool({ ...authenticatorConnection(db), max: 1 });
     try {
       const cp = createContextPool({ pool: single, key });
+      await withRequestContext(cp, A, (q) => q.query('select 1')); // the once-per-pool check
       const client = await single.connect();
       let syncs = 0;
       (client as unknown as { connection: NodeJS.EventEmitter }).connection.on('readyForQuery', () => {
