@@ -11,14 +11,18 @@ import { type DemoSection, section } from './report.js';
  * two tenants, a login and its JWT claims, a brute-force burst that is throttled without locking
  * the owner out, MFA, and sessions that stop working when they should.
  */
-export async function identityTour(db: ConnectionConfig, add: (s: DemoSection) => void): Promise<void> {
+export async function identityTour(
+  db: ConnectionConfig,
+  add: (s: DemoSection) => void,
+  masterKey: string = generateMasterKey(),
+): Promise<void> {
   const pool = new pg.Pool({ ...db, max: 4, application_name: 'pgwarden-demo' });
   pool.on('error', () => undefined);
   try {
     // The service as `pgwarden serve auth` builds it, at the default settings. The demo database
     // is rebuilt on every run, so a master key held in memory is enough here.
     const config = configSchema.parse({
-      auth: { masterKey: generateMasterKey(), issuer: 'pgwarden-demo', totpIssuer: 'pgwarden-demo' },
+      auth: { masterKey, issuer: 'pgwarden-demo', totpIssuer: 'pgwarden-demo' },
     });
     const auth = await createAuthService(config, pool, '.'); // cwd unused: the key is in the config
     const q = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) =>

@@ -14,6 +14,8 @@ import {
   uninstall,
   verifyLedger,
 } from '../install/index.js';
+import { generateMasterKey } from '../auth/index.js';
+import { accessTour } from './access-tour.js';
 import { identityTour } from './identity-tour.js';
 import { type DemoSection, section } from './report.js';
 
@@ -220,7 +222,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
     }),
   );
 
-  await identityTour(db, add);
+  const masterKey = generateMasterKey();
+  await identityTour(db, add, masterKey);
+  await accessTour(db, roles, add, masterKey);
 
   add(
     await section('Uninstall keeps the security events', async (s) => {
