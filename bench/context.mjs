@@ -1,8 +1,10 @@
 // The request context's cost, measured against baselines run side by side on one throwaway cluster:
 //   1. queries/s of one primary-key SELECT through withRequestContext (read-only: one round trip;
-//      read-write: one transaction, so a second round trip for COMMIT) against the same bare
-//      query on the same pool, and against a naive context (BEGIN; SET LOCAL ROLE; set_config;
-//      query; COMMIT as separate statements). Same pool, same concurrency, interleaved slices.
+//      with a session-bearing token, plus the session check in SQL; read-write: one transaction,
+//      so a second round trip for COMMIT) against the same bare query on the same pool, and
+//      against a naive context (BEGIN; SET LOCAL ROLE; set_config; query; COMMIT as separate
+//      statements). Same pool, 8 clients (CPU-bound on 2 cores) then 1 client (latency-bound),
+//      interleaved slices.
 //   2. the row-level-security predicate `tenant = (select auth.tenant_id())` on a 1,000,000-row
 //      table with 1,000 tenants against the same query with an explicit WHERE on an identical
 //      table without RLS, both through the context; and, for contrast, a policy calling a
@@ -23,7 +25,7 @@ import { install } from '../dist/install/index.js';
 
 const rounds = Number(process.argv[2] ?? 10);
 const sliceMs = Number(process.argv[3] ?? 300);
-const concurrency = 8;
+let concurrency = 8;
 const dir = await mkdtemp(join(tmpdir(), 'pgwarden-bench-context-'));
 const cluster = new LocalCluster({ dataDir: join(dir, 'data'), ephemeral: true });
 
@@ -66,10 +68,23 @@ try {
     `);
     await c.query('vacuum analyze bench.items, bench.rls_rows, bench.plain_rows, bench.slow_rows');
   });
-  const pool = new pg.Pool({ ...db, user: 'pgw_authenticator', password, max: concurrency });
+  const pool = new pg.Pool({ ...db, user: 'pgw_authenticator', password, max: 8 });
   const ctx = createContextPool({ pool, key });
   const claims = { sub: '00000000-0000-4000-8000-000000000001', tenant: 't42', roles: ['member'] };
   const identity = await ctx.identify(claims);
+  // A token of a real pgwarden session (sid, av): each request also checks the session in SQL.
+  const sessionClaims = await withClient(db, async (c) => {
+    const { rows: u } = await c.query(
+      "insert into auth.users (email, tenant) values ('bench@example.test', 't42') returning id, authz_version",
+    );
+    const { rows: ses } = await c.query(
+      `insert into auth.sessions (user_id, tenant, created_at, last_seen_at, idle_expires_at, absolute_expires_at, aal)
+       values ($1, 't42', now(), now(), now() + interval '1 hour', now() + interval '1 day', 'aal1') returning id`,
+      [u[0].id],
+    );
+    return { sub: u[0].id, tenant: 't42', roles: ['member'], sid: ses[0].id, av: Number(u[0].authz_version) };
+  });
+  const sessionIdentity = await ctx.identify(sessionClaims);
   const Q = 'select id, tenant, body from bench.items where id = $1';
   let n = 0;
   const nextId = () => 1 + (n++ % 100000);
@@ -81,6 +96,10 @@ try {
     bare: async () => check((await pool.query(Q, [nextId()])).rows),
     'context, read-only': () =>
       withRequestContext(ctx, identity, async (q) => check((await q.query(Q, [nextId()])).rows), { readOnly: true }),
+    'context, read-only, session checked': () =>
+      withRequestContext(ctx, sessionIdentity, async (q) => check((await q.query(Q, [nextId()])).rows), {
+        readOnly: true,
+      }),
     'context, read-write': () =>
       withRequestContext(ctx, identity, async (q) => check((await q.query(Q, [nextId()])).rows)),
     'naive context': async () => {
@@ -113,18 +132,21 @@ try {
   }
 
   for (const op of Object.values(ops)) await slice(op, 200); // warm-up: connections, plans, JIT of V8
-  const totals = Object.fromEntries(Object.keys(ops).map((k) => [k, 0]));
-  for (let r = 0; r < rounds; r++)
-    for (const [name, op] of Object.entries(ops)) totals[name] += await slice(op, sliceMs);
-
   const version = await withClient(db, async (c) => (await c.query('show server_version')).rows[0].server_version);
-  console.log(
-    `PostgreSQL ${version}, ${concurrency} clients, pool of ${concurrency}, ${rounds} rounds × ${sliceMs} ms per variant, interleaved`,
-  );
+  console.log(`PostgreSQL ${version}, pool of 8, ${rounds} rounds × ${sliceMs} ms per variant, interleaved`);
   console.log('1. one primary-key SELECT per request, queries/s');
-  for (const [name, total] of Object.entries(totals)) {
-    const qps = total / rounds;
-    console.log(`   ${name.padEnd(22)} ${qps.toFixed(0).padStart(7)} q/s   ratio ${(total / totals.bare).toFixed(2)}`);
+  for (const clients of [8, 1]) {
+    concurrency = clients;
+    const totals = Object.fromEntries(Object.keys(ops).map((k) => [k, 0]));
+    for (let r = 0; r < rounds; r++)
+      for (const [name, op] of Object.entries(ops)) totals[name] += await slice(op, sliceMs);
+    console.log(`   ${clients} client(s)`);
+    for (const [name, total] of Object.entries(totals)) {
+      const qps = total / rounds;
+      console.log(
+        `     ${name.padEnd(36)} ${qps.toFixed(0).padStart(7)} q/s   ratio ${(total / totals.bare).toFixed(2)}`,
+      );
+    }
   }
 
   // 2. RLS predicate against an explicit WHERE, both through the context (read-only).

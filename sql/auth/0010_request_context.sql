@@ -116,64 +116,36 @@ begin
 end
 $$;
 -- Called first in each request transaction whose token names a pgwarden session (by the request
--- layer, as authenticator): refuses a context that does not verify, or that belongs to a session
--- that has ended or to a token issued before a change of the user's roles. Read-only: it works
--- in read-only transactions and writes nothing. (Contexts without a session need no entry check:
--- the helpers verify every context they read; the role and key are checked by
--- auth.context_check once per pool.)
-create function auth.context_enter(p_context text, p_mac text) returns void
+-- layer, as authenticator, with the token's sid, sub and av): refuses a session that was revoked,
+-- has expired or whose user is disabled (PW331), and a token issued before a change of the
+-- user's roles (PW332), so the next request after a logout or a role change fails. Read-only: it
+-- works in read-only transactions and writes nothing. It takes no context and grants nothing:
+-- identity comes only from the MAC'd context the helpers verify. (What it does tell a caller is
+-- whether a given session of a given user is live; session ids are random UUIDs.)
+create function auth.context_enter(p_session_id uuid, p_subject text, p_authz_version bigint) returns void
 language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
 declare
-  v_key bytea;
-  v_ctx jsonb;
-  v_sid uuid;
   v_ok boolean;
   v_version bigint;
-  v_av text;
 begin
-  if p_context is null or p_mac is null or pg_catalog.length(p_mac) <> 81 or p_mac !~ '^[0-9a-f]+[.][0-9a-f]+$' then
-    raise exception using errcode = 'PW330', message = 'the request context is malformed';
+  select s.revoked_at is null and pg_catalog.now() < s.idle_expires_at and pg_catalog.now() < s.absolute_expires_at
+         and u.status = 'active',
+         u.authz_version
+    into v_ok, v_version
+    from auth.sessions s join auth.users u on u.id = s.user_id
+   where s.id = p_session_id and u.id::text = p_subject;
+  if not coalesce(v_ok, false) then
+    raise exception using errcode = 'PW331', message = 'the session has ended';
   end if;
-  select k.key into v_key from auth.context_keys k
-   where k.kid = pg_catalog.split_part(p_mac, '.', 1) and k.retired_at is null;
-  if v_key is null then
-    raise exception using errcode = 'PW330', message = 'the request context key is not known to this database',
-      hint = 'register the key with `pgwarden keys context` (it is derived from the master key)';
-  end if;
-  if {{pgcrypto}}.hmac(pg_catalog.convert_to(p_context, 'UTF8'), v_key, 'sha256')
-     <> pg_catalog.decode(pg_catalog.split_part(p_mac, '.', 2), 'hex') then
-    raise exception using errcode = 'PW330', message = 'the request context does not verify';
-  end if;
-  v_ctx := p_context::jsonb;
-  if (v_ctx->>'pid')::integer <> pg_catalog.pg_backend_pid() then
-    raise exception using errcode = 'PW330', message = 'the request context belongs to another connection';
-  end if;
-  if (v_ctx->>'exp')::float8 <= pg_catalog.date_part('epoch', pg_catalog.now()) then
-    raise exception using errcode = 'PW330', message = 'the request context has expired',
-      hint = 'check that the clocks of the application and database hosts agree';
-  end if;
-  if v_ctx ? 'sid' and v_ctx->>'sid' is not null then
-    v_sid := (v_ctx->>'sid')::uuid;
-    select s.revoked_at is null and pg_catalog.now() < s.idle_expires_at and pg_catalog.now() < s.absolute_expires_at
-           and u.status = 'active',
-           u.authz_version
-      into v_ok, v_version
-      from auth.sessions s join auth.users u on u.id = s.user_id
-     where s.id = v_sid and u.id::text = v_ctx->>'sub';
-    if not coalesce(v_ok, false) then
-      raise exception using errcode = 'PW331', message = 'the session has ended';
-    end if;
-    -- pgwarden's tokens carry the user's authz_version (claim av); an older one means the roles
-    -- in the token are no longer the user's.
-    v_av := v_ctx->'claims'->>'av';
-    if v_av is not null and (v_av !~ '^[0-9]{1,18}$' or v_av::bigint <> v_version) then
-      raise exception using errcode = 'PW332', message = 'the user''s roles changed after this token was issued',
-        hint = 'refresh the token';
-    end if;
+  -- pgwarden's tokens carry the user's authz_version (claim av); an older one means the roles in
+  -- the token are no longer the user's.
+  if p_authz_version is not null and p_authz_version <> v_version then
+    raise exception using errcode = 'PW332', message = 'the user''s roles changed after this token was issued',
+      hint = 'refresh the token';
   end if;
 end
 $$;
@@ -298,5 +270,5 @@ grant execute on function
   auth.claims(), auth.sub(), auth.uid(), auth.tenant_id(), auth.roles(), auth.aal(), auth.session_id(),
   auth.has_permission(text)
 to public;
-grant execute on function auth.context_enter(text, text), auth.context_check(text, text[]) to {{role:authenticator}};
+grant execute on function auth.context_enter(uuid, text, bigint), auth.context_check(text, text[]) to {{role:authenticator}};
 grant usage on schema auth to {{role:authenticator}};

@@ -128,6 +128,10 @@ export function identityFromClaims(
   if (sid !== null && !UUID.test(sid)) {
     throw refused('sid must be a uuid', 401);
   }
+  const av = own(claims, 'av');
+  if (av !== undefined && !(typeof av === 'number' && Number.isSafeInteger(av) && av >= 0)) {
+    throw refused('av must be a non-negative integer', 401);
+  }
   const iat = own(claims, 'iat');
   if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat)))
     throw refused('iat must be a number', 401);

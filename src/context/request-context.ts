@@ -117,13 +117,17 @@ export class ContextPool {
     // One statement sets everything: the MAC'd context, its check (which raises on a bad MAC, an
     // ended session or a refused role), the role, read-only mode and the configured settings.
     // Values are bound parameters only; the text is fixed per pool.
-    const extra = settings.map(([name], i) => `, pg_catalog.set_config('${name}', $${5 + i}, true)`).join('');
     // auth.context_enter checks the session of tokens that name one (revoked, expired, roles
     // changed); other contexts need no entry check, since every helper verifies what it reads.
-    const setup = (entry: boolean) =>
-      `select pg_catalog.set_config('pgwarden.context', $1, true), pg_catalog.set_config('pgwarden.context_mac', $2, true), ` +
-      (entry ? 'auth.context_enter($1, $2), ' : '') +
-      `pg_catalog.set_config('role', $3, true), pg_catalog.set_config('transaction_read_only', $4, true)${extra}`;
+    const setup = (entry: boolean) => {
+      const first = entry ? 8 : 5;
+      const extra = settings.map(([name], i) => `, pg_catalog.set_config('${name}', $${first + i}, true)`).join('');
+      return (
+        `select pg_catalog.set_config('pgwarden.context', $1, true), pg_catalog.set_config('pgwarden.context_mac', $2, true), ` +
+        (entry ? 'auth.context_enter($5::uuid, $6::text, $7::bigint), ' : '') +
+        `pg_catalog.set_config('role', $3, true), pg_catalog.set_config('transaction_read_only', $4, true)${extra}`
+      );
+    };
     this.#setupWithEntry = setup(true);
     this.#setupPlain = setup(false);
   }
@@ -246,9 +250,12 @@ export class ContextPool {
     }
     const exp = Math.floor(this.#now() / 1000) + this.#ttl;
     const sealed = sealContext(this.#key, identity, pid, exp);
+    const base = [sealed.context, sealed.mac, identity.role, readOnly ? 'on' : 'off'];
+    if (identity.sid === null) return { text: this.#setupPlain, values: [...base, ...this.#settingValues] };
+    const av = Object.prototype.hasOwnProperty.call(identity.claims, 'av') ? identity.claims.av : undefined;
     return {
-      text: identity.sid === null ? this.#setupPlain : this.#setupWithEntry,
-      values: [sealed.context, sealed.mac, identity.role, readOnly ? 'on' : 'off', ...this.#settingValues],
+      text: this.#setupWithEntry,
+      values: [...base, identity.sid, identity.sub, typeof av === 'number' ? String(av) : null, ...this.#settingValues],
     };
   }
 }

@@ -27,16 +27,25 @@ export function testIdentity(over: Partial<ContextIdentity> = {}): ContextIdenti
 
 /**
  * Enters a real, MAC'd context on `client` the way the request layer does, inside an open
- * transaction (call `begin` first): the settings, `auth.context_enter` and the role.
+ * transaction (call `begin` first): the settings, `auth.context_enter` when the identity names a
+ * session (sid, sub, and `claims.av`), then the role.
  */
 export async function enterContext(client: pg.ClientBase, key: ContextKey, identity: ContextIdentity): Promise<void> {
   const pid = (client as pg.ClientBase & { processID: number }).processID;
   const sealed = sealContext(key, identity, pid, Math.floor(Date.now() / 1000) + 60);
-  await client.query(
-    `select set_config('pgwarden.context', $1, true), set_config('pgwarden.context_mac', $2, true),
-            auth.context_enter($1, $2), set_config('role', $3, true)`,
-    [sealed.context, sealed.mac, identity.role],
-  );
+  await client.query("select set_config('pgwarden.context', $1, true), set_config('pgwarden.context_mac', $2, true)", [
+    sealed.context,
+    sealed.mac,
+  ]);
+  if (identity.sid !== null) {
+    const av = identity.claims.av;
+    await client.query('select auth.context_enter($1, $2, $3)', [
+      identity.sid,
+      identity.sub,
+      typeof av === 'number' ? av : null,
+    ]);
+  }
+  await client.query("select set_config('role', $1, true)", [identity.role]);
 }
 
 /**

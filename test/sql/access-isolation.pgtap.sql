@@ -6,8 +6,8 @@
 -- cases: R-01 R-04 R-09 R-10 R-12 R-15 R-20 R-21
 select plan(37);
 
--- A known context key, and a helper that enters a context the way the request layer does:
--- the MAC'd settings, auth.context_enter, then the role.
+-- A known context key, and a helper that enters a context the way the request layer does for a
+-- token without a session: the MAC'd settings, then the role.
 insert into auth.context_keys (kid, key)
   select encode(substr(sha256(k), 1, 8), 'hex'), k from (select decode(repeat('5a', 32), 'hex') k) x;
 
@@ -25,7 +25,6 @@ begin
     into v_mac using v_ctx, v_key;
   v_mac := encode(substr(sha256(v_key), 1, 8), 'hex') || '.' || v_mac;
   perform set_config('pgwarden.context', v_ctx, true), set_config('pgwarden.context_mac', v_mac, true);
-  perform auth.context_enter(v_ctx, v_mac);
   perform set_config('role', p_role, true);
 end $$;
 
