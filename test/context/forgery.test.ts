@@ -212,7 +212,7 @@ describe('request roles [R-05] [J-19]', () => {
     expect(attrs[0].rolinherit).toBe(false);
   });
 
-  it('refuses a context naming a superuser, login or owner role before SET ROLE (PW333)', async () => {
+  it('refuses a pool that maps tokens to a superuser, login or owner role, before any SET ROLE (PW333)', async () => {
     for (const role of ['postgres', 'pgw_authenticator', 'pgw_owner']) {
       const cp = createContextPool({ pool, key, roles: { authenticated: role } });
       await expect(withRequestContext(cp, { sub: 'u' }, (q) => q.query('select current_user'))).rejects.toMatchObject({

@@ -134,6 +134,7 @@ const refusalReason = (err: PgwardenError) => (err.detail ?? 'claims-refused').r
 
 const SERVER_CODES = new Set<string>([
   ErrorCodes.CONTEXT_INVALID,
+  ErrorCodes.CONTEXT_ROLE_REFUSED,
   ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
   ErrorCodes.CONTEXT_CONFIG_INVALID,
   ErrorCodes.CONTEXT_CLOSED,
@@ -146,7 +147,6 @@ const CREDENTIAL_CODES = new Set<string>([
   ErrorCodes.CONTEXT_TOKEN_REQUIRED,
   ErrorCodes.CONTEXT_SESSION_ENDED,
   ErrorCodes.CONTEXT_STALE_TOKEN,
-  ErrorCodes.CONTEXT_ROLE_REFUSED,
 ]);
 
 /** True for the answers that refuse a credential (logged as `context.token_rejected`). */
@@ -221,16 +221,6 @@ export function rejectionFor(err: unknown, settings: RejectionSettings): HttpRej
           'roles-changed',
           'invalid_token',
           'the roles changed; refresh the token',
-        );
-      case ErrorCodes.CONTEXT_ROLE_REFUSED:
-        return rejection(
-          settings,
-          403,
-          'insufficient_scope',
-          err.code,
-          'the token does not allow this request',
-          'role-refused',
-          'insufficient_scope',
         );
       case ErrorCodes.JWT_KEYS_UNAVAILABLE:
         return rejection(
