@@ -433,6 +433,7 @@ $$;
 -- Every policy change is an admin action in the event log, old and new values side by side.
 create function auth._policy_changed() returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin

@@ -36,7 +36,9 @@ export {
   type RlsFinding,
   type RlsStatus,
   type RlsStatusOptions,
+  rlsFixedReleases,
   rlsStatus,
+  serverVersionFinding,
   type TableStatus,
   type ViewStatus,
 } from './status.js';

@@ -35,7 +35,8 @@ export interface RlsFinding {
     | 'leakproof-function'
     | 'leakproof-helper'
     | 'unique-oracle'
-    | 'foreign-key-oracle';
+    | 'foreign-key-oracle'
+    | 'server-version';
   /** The table, view or function concerned. */
   object: string;
   message: string;
@@ -69,6 +70,31 @@ export interface ViewStatus {
   securityInvoker: boolean;
   over: string[];
   reachableBy: string[];
+}
+
+/**
+ * The first minor release of each major with every fix for the row-level-security and role
+ * CVEs the toolkit relies on: CVE-2019-10130, CVE-2023-2455 (14.8, 15.3), CVE-2023-39418 (MERGE,
+ * 15.4), CVE-2024-10976 and CVE-2024-10978 (14.14, 15.9, 16.5, 17.1).
+ */
+export const rlsFixedReleases: Readonly<Record<number, number>> = { 14: 140014, 15: 150009, 16: 160005, 17: 170001 };
+
+/**
+ * A high finding when the server (`server_version_num`) lacks one of those fixes [R-22]; none
+ * for 18 and later.
+ */
+export function serverVersionFinding(versionNum: number): RlsFinding | null {
+  const major = Math.floor(versionNum / 10000);
+  if (major >= 18) return null;
+  const fixed = rlsFixedReleases[major];
+  if (fixed !== undefined && versionNum >= fixed) return null;
+  const wanted = fixed === undefined ? 'a supported major (14 or later)' : `${major}.${fixed % 100} or later`;
+  return {
+    severity: 'high',
+    kind: 'server-version',
+    object: 'server',
+    message: `PostgreSQL ${major}.${versionNum % 100} lacks fixes for row-level security and SET ROLE (CVE-2023-2455, CVE-2023-39418, CVE-2024-10976, CVE-2024-10978); upgrade to ${wanted}`,
+  };
 }
 
 /** What `pgwarden rls status` reports. */
@@ -115,6 +141,11 @@ export async function rlsStatus(client: pg.ClientBase, options: RlsStatusOptions
   const findings: RlsFinding[] = [];
   const find = (severity: FindingSeverity, kind: RlsFinding['kind'], object: string, message: string) =>
     findings.push({ severity, kind, object, message });
+  const { rows: version } = await client.query<{ v: string }>(
+    `select pg_catalog.current_setting('server_version_num') v`,
+  );
+  const outdated = serverVersionFinding(Number(version[0]!.v));
+  if (outdated) findings.push(outdated);
 
   const rows = await tableRows(client, schemas, requestRoles);
   const relations = await readRelations(

@@ -281,6 +281,48 @@ describe('request roles [R-05] [J-19]', () => {
   });
 });
 
+describe('audit writes go through definer triggers and functions only [R-19]', () => {
+  it('every trigger function on pgwarden tables is SECURITY DEFINER with a fixed search_path', async () => {
+    const { rows } = await admin.query<{ trigger: string; fn: string; definer: boolean; config: string[] | null }>(`
+      select t.tgname trigger, p.oid::regprocedure::text fn, p.prosecdef definer, p.proconfig config
+        from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+        join pg_proc p on p.oid = t.tgfoid
+       where not t.tgisinternal and n.nspname in ('auth', 'logs', 'pgwarden')`);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect([r.trigger, r.definer, r.config]).toEqual([r.trigger, true, expect.arrayContaining(['search_path=""'])]);
+    }
+  });
+
+  it('request roles and the authenticator cannot insert, change or delete log or auth rows directly', async () => {
+    const { rows } = await admin.query<{ who: string; rel: string }>(`
+      select r.rolname who, c.oid::regclass::text rel
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        cross join (values ('pgw_anon'), ('pgw_app_user'), ('pgw_authenticator')) r(rolname)
+       where c.relkind in ('r', 'p') and n.nspname in ('auth', 'logs', 'pgwarden')
+         and has_table_privilege(r.rolname, c.oid, 'insert, update, delete, truncate')`);
+    expect(rows).toEqual([]);
+    await expect(
+      withRequestContext(ctx, A, (q) => q.query("insert into logs.notification_log (event_type) values ('forged')")),
+    ).rejects.toMatchObject({ code: '42501' });
+  });
+
+  it('a security admin changing the auth policy gets the change logged through the definer trigger', async () => {
+    await admin.query('begin');
+    try {
+      await admin.query('set local role pgw_security_admin');
+      await admin.query("update auth.policy set lock_duration = interval '16 minutes'");
+      await admin.query('reset role');
+      const { rows } = await admin.query(
+        "select actor, db_user from logs.notification_log where event_type = 'auth.policy_changed' order by id desc limit 1",
+      );
+      expect(rows[0]).toMatchObject({ db_user: 'postgres' });
+    } finally {
+      await admin.query('rollback');
+    }
+  });
+});
+
 describe('row security cannot be switched off by a request role [R-14]', () => {
   it('errors instead of returning unfiltered rows', async () => {
     await expect(

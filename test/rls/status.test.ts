@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRls, hasFindingAtLeast, type RlsFinding, type RlsStatus, rlsStatus } from '../../src/rls/index.js';
+import {
+  applyRls,
+  hasFindingAtLeast,
+  type RlsFinding,
+  type RlsStatus,
+  rlsStatus,
+  serverVersionFinding,
+} from '../../src/rls/index.js';
 import { type RlsFixture, rlsFixture, tenantA, uniqueRole } from './fixture.js';
 
 // `rls status` over the demo schema with one of each weakness planted.
@@ -119,5 +126,24 @@ describe('rls status', () => {
     expect(only.tables).toEqual([]);
     expect(hasFindingAtLeast(only, 'info')).toBe(false);
     expect(hasFindingAtLeast(status, 'high')).toBe(true);
+  });
+});
+
+describe('the server version gate [R-22]', () => {
+  it('reports HIGH for a minor release without the RLS and SET ROLE CVE fixes', () => {
+    for (const v of [140013, 150008, 150003, 160004, 170000, 130020]) {
+      expect(serverVersionFinding(v)).toMatchObject({ severity: 'high', kind: 'server-version', object: 'server' });
+    }
+    expect(serverVersionFinding(150008)!.message).toMatch(/CVE-2024-10976.*upgrade to 15\.9 or later/);
+  });
+
+  it('reports nothing from the fixed releases on, nor for 18 and later', () => {
+    for (const v of [140014, 150009, 150020, 160005, 160014, 170001, 170010, 180000]) {
+      expect(serverVersionFinding(v)).toBeNull();
+    }
+  });
+
+  it('finds nothing to report on the server under test, which is current', () => {
+    expect(status.findings.filter((x) => x.kind === 'server-version')).toEqual([]);
   });
 });
