@@ -8,7 +8,7 @@
 create function auth._policy() returns auth.policy
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ select p from auth.policy p where p.singleton $$;
 
 -- Sources are throttled by network, not by address: an IPv6 client holds a whole /64 and could
@@ -17,7 +17,7 @@ as $$ select p from auth.policy p where p.singleton $$;
 create function auth._source_network(p_addr inet) returns inet
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select case
     when p_addr is null then null
@@ -33,7 +33,7 @@ $$;
 create function auth._keyed(p_text text) returns bytea
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select {{pgcrypto}}.hmac(pg_catalog.convert_to(p_text, 'UTF8'), k.hmac_key, 'sha256')
     from auth.instance_secret k where k.singleton
@@ -42,27 +42,27 @@ $$;
 create function auth._account_key(p_email text) returns bytea
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ select auth._keyed('account:' || pg_catalog.lower(p_email)) $$;
 
 create function auth._source_key(p_addr inet) returns bytea
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ select auth._keyed('source:' || coalesce(pg_catalog.text(auth._source_network(p_addr)), 'unknown')) $$;
 
 -- Token digests as the Node side computes them: SHA-256 of the whole token string.
 create function auth._token_digest(p_token text) returns bytea
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ select pg_catalog.sha256(pg_catalog.convert_to(p_token, 'UTF8')) $$;
 
 -- A new opaque token in SQL (SQL-only clients): prefix + base64url of 32 random bytes.
 create function auth._new_token(p_prefix text) returns text
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select p_prefix || pg_catalog.translate(
     pg_catalog.rtrim(pg_catalog.encode({{pgcrypto}}.gen_random_bytes(32), 'base64'), '='), '+/', '-_')
@@ -82,7 +82,7 @@ create function auth._event(
 ) returns void
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   insert into logs.notification_log
     (event_type, severity, actor, subject, tenant, client_addr, source_addr, application_name,
@@ -97,7 +97,7 @@ $$;
 create function auth._phc_params(p_hash text) returns jsonb
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(pg_catalog.jsonb_object_agg(kv[1],
            case when kv[2] ~ '^\d{1,9}$' then pg_catalog.to_jsonb(kv[2]::int) else pg_catalog.to_jsonb(kv[2]) end),
@@ -112,7 +112,7 @@ $$;
 create function auth._set_credential(p_user_id uuid, p_hash text, p_now timestamptz) returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if p_hash is null or p_hash !~ '^\$(argon2id|argon2i|argon2d|bcrypt-sha256)\$[^$]+\$' then
@@ -142,7 +142,7 @@ create function auth._create_session(
 ) returns auth.sessions
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -183,7 +183,7 @@ create type auth.session_grant as (
 create function auth._effective_roles(p_user_id uuid, p_tenant text) returns text[]
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select array(
     select distinct r from pg_catalog.unnest(
@@ -195,7 +195,7 @@ $$;
 create function auth._grant(s auth.sessions) returns auth.session_grant
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select (s.id, u.id, s.tenant, auth._effective_roles(u.id, s.tenant), s.aal, u.email, s.absolute_expires_at,
           u.authz_version)::auth.session_grant
@@ -207,7 +207,7 @@ $$;
 create function auth._end_session(p_session_id uuid, p_reason text, p_now timestamptz) returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_ended boolean;
@@ -225,7 +225,7 @@ $$;
 create function auth._session_usable(s auth.sessions, p_now timestamptz) returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_reason text;
@@ -254,7 +254,7 @@ $$;
 create function auth._touch_session(s auth.sessions, p_now timestamptz) returns auth.sessions
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();

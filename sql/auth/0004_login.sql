@@ -15,7 +15,7 @@
 create function auth._normalize(p_password text) returns text
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select case when pg_catalog.getdatabaseencoding() = 'UTF8'
               then pg_catalog.normalize(p_password, 'NFKC') else p_password end
@@ -26,7 +26,7 @@ $$;
 create function auth._bcrypt_sha256(p_password text, p_salt text) returns text
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select {{pgcrypto}}.crypt(
     pg_catalog.encode({{pgcrypto}}.hmac(pg_catalog.convert_to(auth._normalize(p_password), 'UTF8'),
@@ -39,7 +39,7 @@ create function auth.hash_password(p_password text) returns text
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -64,7 +64,7 @@ $$;
 create function auth._verify_sql_password(p_hash text, p_password text) returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   m text[] := pg_catalog.regexp_match(p_hash,
@@ -95,7 +95,7 @@ create function auth.register_user(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -144,7 +144,7 @@ create function auth._take_hourly(p_scope text, p_key bytea, p_cap integer, p_ex
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_hour timestamptz := pg_catalog.date_trunc('hour', p_now);
@@ -176,7 +176,7 @@ $$;
 create function auth._login_completed(p_user_id uuid, p_source inet, p_now timestamptz) returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   u auth.users;
@@ -214,7 +214,7 @@ returns table (password_hash text, allowed boolean, reason text)
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -311,7 +311,7 @@ create function auth.finish_login(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -401,7 +401,7 @@ create function auth.authenticate_user(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   -- the end user's address as the calling application saw it; the connection's otherwise
@@ -434,7 +434,7 @@ $$;
 create function auth._policy_changed() returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform auth._event('auth.policy_changed', 'notice', null, null, null,

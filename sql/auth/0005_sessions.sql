@@ -14,7 +14,7 @@ create function auth.refresh_session(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -67,7 +67,7 @@ returns table (session_id uuid, user_id uuid, tenant text, aal text, expires_at 
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -91,7 +91,7 @@ returns table (session_id uuid, user_id uuid, tenant text, roles text[], aal tex
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -117,7 +117,7 @@ returns boolean
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   s auth.sessions;
@@ -136,7 +136,7 @@ create function auth.logout(p_session_token text) returns boolean
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_id uuid;
@@ -160,7 +160,7 @@ create function auth.revoke_sessions(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -193,7 +193,7 @@ returns table (session_id uuid, created_at timestamptz, last_seen_at timestamptz
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select s.id, s.created_at, s.last_seen_at, least(s.idle_expires_at, s.absolute_expires_at), s.client_addr,
          s.user_agent, s.aal
@@ -217,7 +217,7 @@ create function auth.change_password(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -249,7 +249,7 @@ create function auth.set_password(p_user_id uuid, p_new_hash text, p_actor text 
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   u auth.users;
@@ -276,7 +276,7 @@ returns void
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   u auth.users;
@@ -305,7 +305,7 @@ returns table (user_id uuid, email text, tenant text, display_name text, roles t
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select u.id, u.email, u.tenant, u.display_name, u.roles, u.status,
          exists (select 1 from auth.mfa_factors f where f.user_id = u.id and f.status = 'active'), u.created_at

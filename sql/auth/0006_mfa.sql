@@ -10,7 +10,7 @@
 create function auth._take_step(p_factor_id uuid, p_step bigint) returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if p_step is null
@@ -30,7 +30,7 @@ $$;
 create function auth._mfa_take(p_user_id uuid, p_source inet) returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -68,7 +68,7 @@ $$;
 create function auth._mfa_clear(p_user_id uuid) returns void
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   delete from auth.throttle where scope = 'mfa' and key = auth._keyed('mfa:' || p_user_id::text)
 $$;
@@ -80,7 +80,7 @@ returns table (factor_id uuid, status text, secret_sealed bytea, master_key_id t
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not auth._mfa_take(p_user_id, p_source) then
@@ -98,7 +98,7 @@ returns void
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if exists (select 1 from auth.mfa_factors f where f.user_id = p_user_id and f.status = 'active') then
@@ -115,7 +115,7 @@ returns table (factor_id uuid, status text, secret_sealed bytea, master_key_id t
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select f.id, f.status, f.secret_sealed, f.master_key_id, f.last_used_step
     from auth.mfa_factors f where f.user_id = p_user_id
@@ -137,7 +137,7 @@ create function auth.mfa_activate(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -181,7 +181,7 @@ returns table (user_id uuid, factor_id uuid, secret_sealed bytea, master_key_id 
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   pol auth.policy := auth._policy();
@@ -214,7 +214,7 @@ create function auth.mfa_complete(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -273,7 +273,7 @@ create function auth.mfa_failed(p_user_id uuid, p_reason text, p_source inet def
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   u auth.users;
@@ -298,7 +298,7 @@ create function auth.mfa_step_up(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -332,7 +332,7 @@ create function auth.mfa_disable(p_user_id uuid, p_actor text default null, p_so
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   u auth.users;

@@ -15,7 +15,7 @@ create function auth.add_signing_key(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pg_catalog.clock_timestamp();
@@ -39,7 +39,7 @@ returns table (kid text, alg text, public_jwk jsonb, active boolean, expires_at 
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select k.kid, k.alg, k.public_jwk, k.retired_at is null, k.expires_at
     from auth.signing_keys k
@@ -52,7 +52,7 @@ returns table (kid text, alg text, public_jwk jsonb, private_key_sealed bytea, m
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select k.kid, k.alg, k.public_jwk, k.private_key_sealed, k.master_key_id
     from auth.signing_keys k where k.retired_at is null
@@ -65,7 +65,7 @@ returns table (sessions bigint, challenges bigint, throttle bigint, signing_keys
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_cut timestamptz := pg_catalog.clock_timestamp() - p_keep;

@@ -17,7 +17,7 @@ create function auth._admin_event(
 ) returns void
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   insert into logs.notification_log
     (event_type, severity, actor, subject, tenant, client_addr, application_name, details, db_user)
@@ -31,7 +31,7 @@ $$;
 create function auth._authz_changed() returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if tg_table_name = 'users' then
@@ -58,6 +58,28 @@ create trigger role_assignments_inserted after insert on auth.role_assignments
 create trigger role_assignments_deleted after delete on auth.role_assignments
   referencing old table as changed_rows for each statement execute function auth._authz_changed();
 
+-- An assignment edited in place (only the owner can) or the table truncated: both users of an
+-- edited row, and every user who held anything, get a new version.
+create function auth._authz_assignments_rewritten() returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'UPDATE' then
+    update auth.users set authz_version = authz_version + 1 where id in (old.user_id, new.user_id);
+    return new;
+  end if;
+  update auth.users set authz_version = authz_version + 1
+   where id in (select a.user_id from auth.role_assignments a);
+  return null;
+end
+$$;
+create trigger role_assignments_updated after update on auth.role_assignments
+  for each row execute function auth._authz_assignments_rewritten();
+create trigger role_assignments_truncated before truncate on auth.role_assignments
+  for each statement execute function auth._authz_assignments_rewritten();
+
 -- Administration (security_admin). Every change is a security event.
 
 -- Creates a role, or replaces the permission set of an existing one. Unknown permissions are
@@ -71,7 +93,7 @@ create function auth.rbac_define_role(
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_before text[];
@@ -111,7 +133,7 @@ create function auth.rbac_drop_role(p_role text, p_actor text default null) retu
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   delete from auth.rbac_roles where name = p_role;
@@ -131,7 +153,7 @@ create function auth.rbac_grant(p_user_id uuid, p_tenant text, p_role text, p_ac
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not exists (select 1 from auth.users u where u.id = p_user_id) then
@@ -160,7 +182,7 @@ create function auth.rbac_revoke(p_user_id uuid, p_tenant text, p_role text, p_a
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   delete from auth.role_assignments a where a.user_id = p_user_id and a.tenant = p_tenant and a.role = p_role;
@@ -179,7 +201,7 @@ returns table (role text, description text, permissions text[], assignments bigi
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select r.name, r.description,
          array(select rp.permission from auth.role_permissions rp where rp.role = r.name order by 1),
@@ -193,7 +215,7 @@ returns table (user_id uuid, email text, tenant text, role text, granted_by text
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select a.user_id, u.email, a.tenant, a.role, a.granted_by, a.granted_at
     from auth.role_assignments a join auth.users u on u.id = a.user_id

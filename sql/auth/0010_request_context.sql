@@ -32,7 +32,7 @@ create function auth.context_key_add(p_key bytea) returns text
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_kid text;
@@ -55,7 +55,7 @@ create function auth.context_key_retire_others(p_keep_kid text) returns integer
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count integer;
@@ -78,7 +78,7 @@ language plpgsql
 stable
 parallel restricted
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_raw text := pg_catalog.current_setting('pgwarden.context', true);
@@ -126,7 +126,7 @@ create function auth.context_enter(p_session_id uuid, p_subject text, p_authz_ve
 language plpgsql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_ok boolean;
@@ -152,14 +152,15 @@ $$;
 
 -- What the request layer checks once per pool (and again every minute), so no request pays for
 -- it: whether its context key is registered and active, which of the roles it may map tokens to
--- are unsafe (superuser, BYPASSRLS, LOGIN, the owner, or not reachable from the login), and which
--- superuser or BYPASSRLS roles the login itself reaches (R-05: there must be none).
+-- are unsafe (superuser, BYPASSRLS, LOGIN, the owner, or not reachable from the login), which
+-- superuser, BYPASSRLS or owner roles the login itself reaches (R-05: there must be none), and
+-- whether the login inherits privileges (it must not: NOINHERIT).
 create function auth.context_check(p_kid text, p_roles text[])
-returns table (key_active boolean, unsafe_roles text[], login_reaches text[])
+returns table (key_active boolean, unsafe_roles text[], login_reaches text[], login_inherits boolean)
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select
     exists (select 1 from auth.context_keys k where k.kid = p_kid and k.retired_at is null),
@@ -171,8 +172,11 @@ as $$
                 and pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
            order by 1),
     array(select r.rolname::text from pg_catalog.pg_roles r
-           where (r.rolsuper or r.rolbypassrls) and pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
-           order by 1)
+           where (r.rolsuper or r.rolbypassrls
+                  or r.oid = (select n.nspowner from pg_catalog.pg_namespace n where n.nspname = 'auth'))
+             and pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+           order by 1),
+    (select r.rolinherit from pg_catalog.pg_roles r where r.rolname = session_user)
 $$;
 
 -- The helpers. PL/pgSQL and SECURITY INVOKER, so current_user is the caller's role. (Not
@@ -182,18 +186,18 @@ $$;
 
 create function auth.claims() returns jsonb
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ begin return auth._context(current_user::text) -> 'claims'; end $$;
 
 create function auth.sub() returns text
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ begin return auth._context(current_user::text) ->> 'sub'; end $$;
 
 -- The subject as a uuid; NULL when there is no context or the subject is not a uuid.
 create function auth.uid() returns uuid
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   s text := auth._context(current_user::text) ->> 'sub';
@@ -210,12 +214,12 @@ $$;
 
 create function auth.tenant_id() returns text
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ begin return auth._context(current_user::text) ->> 'tenant'; end $$;
 
 create function auth.roles() returns text[]
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   c jsonb := auth._context(current_user::text);
@@ -229,12 +233,12 @@ $$;
 
 create function auth.aal() returns text
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ begin return auth._context(current_user::text) ->> 'aal'; end $$;
 
 create function auth.session_id() returns uuid
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ begin return (auth._context(current_user::text) ->> 'sid')::uuid; end $$;
 
 -- Whether the context's roles grant a permission; NULL without a context.
@@ -243,7 +247,7 @@ language plpgsql
 stable
 parallel restricted
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_ctx jsonb := auth._context(p_role);
@@ -260,7 +264,7 @@ $$;
 
 create function auth.has_permission(p_permission text) returns boolean
 language plpgsql stable parallel restricted
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$ begin return auth._has_permission(current_user::text, p_permission); end $$;
 
 -- Who may call what: the helpers are for everyone (they reveal nothing but the caller's own

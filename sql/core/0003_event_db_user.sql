@@ -33,7 +33,7 @@ create or replace function logs.log_event(
 language sql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   insert into logs.notification_log
     (event_type, severity, actor, subject, tenant, client_addr, application_name, session_id, details, db_user)

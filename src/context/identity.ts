@@ -29,6 +29,40 @@ const MAX_CONTEXT_BYTES = 16 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+// Identities made here (from verified claims, or by contextIdentity for applications with their
+// own authentication). Anything else passed to a request is treated as claims, never trusted as
+// an identity because of the keys it happens to have.
+const made = new WeakSet<object>();
+
+/** Whether `value` is an identity made by identityFromClaims or contextIdentity. */
+export const isContextIdentity = (value: unknown): value is ContextIdentity =>
+  typeof value === 'object' && value !== null && made.has(value);
+
+/**
+ * An identity built by the application itself (its own authentication, a job acting for a
+ * user). It is checked like claims are (types, NUL, size); the pool still refuses a role that
+ * is not in its allowlist.
+ *
+ * @example
+ * const who = contextIdentity({ role: 'pgw_app_user', sub: userId, tenant, roles: ['member'] });
+ * await withRequestContext(ctxPool, who, (db) => db.query('select …'));
+ */
+export function contextIdentity(fields: Partial<ContextIdentity> & { role: string }): ContextIdentity {
+  const identity: ContextIdentity = {
+    sub: null,
+    tenant: null,
+    roles: [],
+    aal: null,
+    sid: null,
+    iat: null,
+    claims: {},
+    ...fields,
+  };
+  checkIdentity(identity);
+  made.add(identity);
+  return identity;
+}
+
 function refused(detail: string, status: 401 | 403): PgwardenError {
   return new PgwardenError(ErrorCodes.JWT_CLAIMS_REFUSED, 'the token cannot be used here', {
     detail: `${detail}; http ${status}`,
@@ -93,7 +127,18 @@ export function identityFromClaims(
     if (!roles.anonymous) {
       throw new PgwardenError(ErrorCodes.CONTEXT_TOKEN_REQUIRED, 'a bearer token is required');
     }
-    return { role: roles.anonymous, sub: null, tenant: null, roles: [], aal: null, sid: null, iat: null, claims: {} };
+    const anonymous: ContextIdentity = {
+      role: roles.anonymous,
+      sub: null,
+      tenant: null,
+      roles: [],
+      aal: null,
+      sid: null,
+      iat: null,
+      claims: {},
+    };
+    made.add(anonymous);
+    return anonymous;
   }
   if (typeof claims !== 'object' || Array.isArray(claims)) throw refused('claims must be an object', 401);
   if (hasUnstorableText(claims)) throw refused('a claim holds NUL or invalid UTF-16', 401);
@@ -148,6 +193,7 @@ export function identityFromClaims(
   if (Buffer.byteLength(JSON.stringify(claims)) > MAX_CONTEXT_BYTES) {
     throw refused('the claims are too large', 401);
   }
+  made.add(identity);
   return identity;
 }
 

@@ -9,7 +9,14 @@ export {
   type SealedContext,
   sealContext,
 } from './context-seal.js';
-export { type ClaimMapping, claimsRefusalStatus, identityFromClaims, type RoleMapping } from './identity.js';
+export {
+  type ClaimMapping,
+  claimsRefusalStatus,
+  contextIdentity,
+  identityFromClaims,
+  isContextIdentity,
+  type RoleMapping,
+} from './identity.js';
 export type { StatementResult } from './pipeline.js';
 export {
   type ContextDb,

@@ -23,6 +23,15 @@ export interface StatementResult<R = Record<string, unknown>> {
 export interface PipelineFailure {
   error: Error;
   step: number;
+  /** The server asked for COPY data; the connection must not be reused. */
+  copyAttempted: boolean;
+}
+
+/** What a pipeline returns: one result per step, and the transaction status after its Sync. */
+export interface PipelineOutcome {
+  results: StatementResult[];
+  /** ReadyForQuery status: 'I' idle, 'T' in a transaction block, 'E' in a failed block. */
+  status: string;
 }
 
 interface ProtocolConnection {
@@ -63,6 +72,7 @@ export class Pipeline {
   #reject!: (failure: PipelineFailure) => void;
   #step = 0;
   #failed = false;
+  #copyAttempted = false;
   readonly #results: PgResult[];
 
   constructor(readonly steps: readonly PipelineStep[]) {
@@ -112,7 +122,7 @@ export class Pipeline {
 
   handleError(error: Error): void {
     this.#failed = true;
-    this.#reject({ error, step: this.#step });
+    this.#reject({ error, step: this.#step, copyAttempted: this.#copyAttempted });
   }
 
   handleReadyForQuery(): void {
@@ -124,16 +134,26 @@ export class Pipeline {
 
   handlePortalSuspended(): void {}
 
-  handleCopyInResponse(connection: { sendCopyFail(msg: string): void }): void {
+  // The Sync sent with the pipeline was consumed while the server waited for COPY data, so a
+  // new Sync must follow the CopyFail or the connection waits forever. The session then fails
+  // the request and discards the connection.
+  handleCopyInResponse(connection: { sendCopyFail(msg: string): void; sync(): void }): void {
+    this.#copyAttempted = true;
     connection.sendCopyFail('COPY FROM STDIN is not supported inside a request context');
+    connection.sync();
   }
 
   handleCopyData(): void {}
 }
 
-/** Sends a pipeline on a checked-out client and waits for it. */
-export function runPipeline(client: pg.ClientBase, steps: readonly PipelineStep[]): Promise<StatementResult[]> {
+/** The transaction status of the client's last ReadyForQuery ('I', 'T' or 'E'). */
+export const transactionStatus = (client: pg.ClientBase): string =>
+  (client as pg.ClientBase & { getTransactionStatus(): string | null }).getTransactionStatus() ?? '';
+
+/** Sends a pipeline on a checked-out client and waits for it; rejects with a PipelineFailure. */
+export async function runPipeline(client: pg.ClientBase, steps: readonly PipelineStep[]): Promise<PipelineOutcome> {
   const pipeline = new Pipeline(steps);
   void client.query(pipeline as unknown as pg.QueryConfig);
-  return pipeline.promise;
+  const results = await pipeline.promise;
+  return { results, status: transactionStatus(client) };
 }

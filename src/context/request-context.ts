@@ -8,12 +8,20 @@ import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { ContextKey, type ContextIdentity, sealContext } from './context-seal.js';
 import {
   checkIdentity,
+  isContextIdentity,
   checkRoleMapping,
   type ClaimMapping,
   identityFromClaims,
   type RoleMapping,
 } from './identity.js';
-import { type PipelineFailure, prepareValues, runPipeline, type StatementResult } from './pipeline.js';
+import {
+  type PipelineFailure,
+  type PipelineStep,
+  prepareValues,
+  runPipeline,
+  type StatementResult,
+  transactionStatus,
+} from './pipeline.js';
 import type { TokenVerifier, VerifiedToken } from './verify/index.js';
 
 /** Options of `createContextPool`. */
@@ -34,6 +42,13 @@ export interface ContextPoolOptions {
    * `statement_timeout`), so nothing a previous request set on the pooled session carries over.
    */
   settings?: Record<string, string>;
+  /**
+   * Schemas of the per-request `search_path`, set transaction-locally with every context and
+   * always followed by `pg_temp`. Temporary objects live as long as the pooled session, and a
+   * temporary type or table earlier in the path would shadow real ones (`$1::uuid`, `notes`) in
+   * later requests. Default `['public']`.
+   */
+  searchPath?: readonly string[];
   /** Clock in ms (tests). */
   now?: () => number;
 }
@@ -67,11 +82,11 @@ export type ContextInput = string | VerifiedToken | JWTPayload | ContextIdentity
 /** How long a successful auth.context_check is trusted. */
 const CHECK_INTERVAL_MS = 60_000;
 const SETTING_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
-// Statements that end or open a transaction would let the rest of a request run outside its
-// context; a request that runs one is failed and its connection discarded.
-// PREPARE and DEALLOCATE are refused too: a named statement is session state that outlives the
-// request (and PREPARE TRANSACTION shares the PREPARE tag).
-const TRANSACTION_CONTROL = new Set(['BEGIN', 'START', 'COMMIT', 'ROLLBACK', 'END', 'PREPARE', 'DEALLOCATE']);
+// Command tags that end or open a transaction, or leave named session state, checked after each
+// statement as a backstop to the keyword check before it: the request fails and its connection
+// is discarded. (ROLLBACK TO SAVEPOINT also has the ROLLBACK tag; the transaction status tells
+// them apart, so only the status check applies to it.)
+const TRANSACTION_CONTROL = new Set(['BEGIN', 'START', 'COMMIT', 'END', 'PREPARE', 'DEALLOCATE', 'DISCARD']);
 
 /** A pool that runs callbacks in an unforgeable per-request context. */
 export class ContextPool {
@@ -104,6 +119,7 @@ export class ContextPool {
       if (
         !SETTING_NAME.test(name) ||
         name === 'role' ||
+        name === 'search_path' ||
         name.startsWith('pgwarden.') ||
         name === 'session_authorization'
       ) {
@@ -113,7 +129,20 @@ export class ContextPool {
         );
       }
     }
-    this.#settingValues = settings.map(([, value]) => String(value));
+    const searchPath = options.searchPath ?? ['public'];
+    if (
+      !Array.isArray(searchPath) ||
+      searchPath.some((x) => typeof x !== 'string' || x.length === 0 || x === 'pg_temp')
+    ) {
+      throw new PgwardenError(
+        ErrorCodes.CONTEXT_CONFIG_INVALID,
+        'searchPath lists schema names (pg_temp is added last)',
+      );
+    }
+    this.#settingValues = [
+      [...searchPath.map((x) => `"${x.replaceAll('"', '""')}"`), 'pg_temp'].join(', '),
+      ...settings.map(([, value]) => String(value)),
+    ];
     // One statement sets everything: the MAC'd context, its check (which raises on a bad MAC, an
     // ended session or a refused role), the role, read-only mode and the configured settings.
     // Values are bound parameters only; the text is fixed per pool.
@@ -121,10 +150,12 @@ export class ContextPool {
     // changed); other contexts need no entry check, since every helper verifies what it reads.
     const setup = (entry: boolean) => {
       const first = entry ? 8 : 5;
-      const extra = settings.map(([name], i) => `, pg_catalog.set_config('${name}', $${first + i}, true)`).join('');
+      const extra = [['search_path'], ...settings]
+        .map(([name], i) => `, pg_catalog.set_config('${name}', $${first + i}, true)`)
+        .join('');
       return (
         `select pg_catalog.set_config('pgwarden.context', $1, true), pg_catalog.set_config('pgwarden.context_mac', $2, true), ` +
-        (entry ? 'auth.context_enter($5::uuid, $6::text, $7::bigint), ' : '') +
+        (entry ? 'auth.context_enter($5::pg_catalog.uuid, $6::pg_catalog.text, $7::pg_catalog.int8), ' : '') +
         `pg_catalog.set_config('role', $3, true), pg_catalog.set_config('transaction_read_only', $4, true)${extra}`
       );
     };
@@ -152,10 +183,12 @@ export class ContextPool {
   }
 
   async #check(client: pg.PoolClient): Promise<void> {
-    const { rows } = await client.query<{ key_active: boolean; unsafe_roles: string[]; login_reaches: string[] }>(
-      'select * from auth.context_check($1, $2)',
-      [this.#key.kid, [...this.#allowedRoles()]],
-    );
+    const { rows } = await client.query<{
+      key_active: boolean;
+      unsafe_roles: string[];
+      login_reaches: string[];
+      login_inherits: boolean;
+    }>('select * from auth.context_check($1, $2)', [this.#key.kid, [...this.#allowedRoles()]]);
     const [r] = rows;
     if (!r?.key_active) {
       throw new PgwardenError(ErrorCodes.CONTEXT_INVALID, 'the request context key is not known to this database', {
@@ -163,12 +196,14 @@ export class ContextPool {
         detail: `kid ${this.#key.kid}`,
       });
     }
-    if (r.login_reaches.length > 0) {
+    if (r.login_reaches.length > 0 || r.login_inherits) {
       throw new PgwardenError(
         ErrorCodes.CONTEXT_ROLE_REFUSED,
-        "the pool's login can become a superuser or BYPASSRLS role; requests would not be confined",
+        r.login_reaches.length > 0
+          ? "the pool's login can become a superuser or BYPASSRLS role, or the owner; requests would not be confined"
+          : "the pool's login inherits its roles' privileges; it must be NOINHERIT",
         {
-          detail: `reachable: ${r.login_reaches.join(', ')}`,
+          detail: r.login_reaches.length > 0 ? `reachable: ${r.login_reaches.join(', ')}` : 'rolinherit is true',
           hint: 'connect as the authenticator role, NOINHERIT, member of the request roles only',
         },
       );
@@ -202,7 +237,7 @@ export class ContextPool {
       const verified = await this.#verifier.verify(input);
       return identityFromClaims(verified.claims, this.#roles, this.#claims);
     }
-    if (isIdentity(input)) {
+    if (typeof input === 'object' && isContextIdentity(input)) {
       checkIdentity(input);
       if (!this.#allowedRoles().has(input.role)) {
         throw new PgwardenError(ErrorCodes.JWT_CLAIMS_REFUSED, 'the token cannot be used here', {
@@ -227,9 +262,19 @@ export class ContextPool {
     const identity = await this.identify(input);
     const client = await this.pool.connect();
     const session = new ContextSession(this, client, identity, options);
+    // A reported setting (client_encoding, DateStyle, TimeZone, …) changed during the request is
+    // session state the next request would inherit: that connection is not reused.
+    const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+    const onParameter = (msg: { parameterName?: string }) => {
+      session.brokenBy ??= new PgwardenError(
+        ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
+        `a request changed the session setting ${String(msg.parameterName)}; the connection was discarded`,
+      );
+    };
     let discard: Error | undefined;
     try {
       await this.#ensureChecked(client);
+      connection.on('parameterStatus', onParameter);
       const result = await fn(session);
       await session.finish();
       return result;
@@ -237,6 +282,7 @@ export class ContextPool {
       discard = await session.abandon();
       throw err;
     } finally {
+      connection.removeListener('parameterStatus', onParameter);
       session.close();
       client.release(discard ?? session.brokenBy);
     }
@@ -262,9 +308,6 @@ export class ContextPool {
 
 function isVerifiedToken(input: object): input is VerifiedToken {
   return 'claims' in input && 'header' in input && 'expiresAt' in input;
-}
-function isIdentity(input: object): input is ContextIdentity {
-  return 'role' in input && 'claims' in input && 'roles' in input && 'sid' in input && !('header' in input);
 }
 
 const CONTEXT_ERRORS: Record<string, (typeof ErrorCodes)[keyof typeof ErrorCodes]> = {
@@ -293,6 +336,29 @@ function setupError(failure: PipelineFailure, setupStep: number): Error {
   }
   return error;
 }
+
+/**
+ * The leading keyword of a statement, after comments and whitespace: statements that end or open
+ * a transaction are refused before they are sent (a COMMIT would otherwise already have
+ * committed by the time its tag is seen).
+ */
+function leadingKeywords(text: string): string {
+  let rest = text;
+  for (;;) {
+    const trimmed = rest.replace(/^\s+/, '');
+    if (trimmed.startsWith('--')) {
+      const nl = trimmed.indexOf('\n');
+      rest = nl < 0 ? '' : trimmed.slice(nl + 1);
+    } else if (trimmed.startsWith('/*')) {
+      const end = trimmed.indexOf('*/');
+      rest = end < 0 ? '' : trimmed.slice(end + 2);
+    } else {
+      return trimmed.slice(0, 40).toUpperCase().replace(/\s+/g, ' ');
+    }
+  }
+}
+const REFUSED_KEYWORDS =
+  /^(BEGIN|START|COMMIT|END|ABORT|ROLLBACK(?! TO\b)(?! WORK TO\b)(?! TRANSACTION TO\b)|PREPARE|DEALLOCATE|DISCARD|RESET SESSION)\b/;
 
 /** The handle of one request (`ContextDb`). */
 class ContextSession implements ContextDb {
@@ -326,91 +392,113 @@ class ContextSession implements ContextDb {
     if (typeof text !== 'string' || text.length === 0) {
       throw new PgwardenError(ErrorCodes.USAGE, 'a query needs SQL text');
     }
+    const keyword = REFUSED_KEYWORDS.exec(leadingKeywords(text));
+    if (keyword) {
+      throw new PgwardenError(
+        ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
+        `a request may not run ${keyword[1]}: it would end the request's transaction or its session state`,
+        { hint: 'use SAVEPOINT and ROLLBACK TO SAVEPOINT for partial rollback' },
+      );
+    }
     const prepared = prepareValues(values);
     this.#inFlight = true;
     try {
-      const result = this.options.readOnly
-        ? await this.#readOnly(text, prepared)
-        : await this.#readWrite(text, prepared);
-      this.#guard(result.command);
-      return result as StatementResult<R>;
+      return (
+        this.options.readOnly ? await this.#readOnly(text, prepared) : await this.#readWrite(text, prepared)
+      ) as StatementResult<R>;
     } finally {
       this.#inFlight = false;
     }
   }
 
-  // Read-only: [set-up, statement] + Sync, one round trip, one implicit read-only transaction.
+  /** A pipeline on this request's connection; failures mark the request failed. */
+  async #pipeline(steps: PipelineStep[], setupStep: number, expected: 'I' | 'T', statement: number) {
+    try {
+      const { results, status } = await runPipeline(this.client, steps);
+      if (status !== expected) this.#broken('the transaction state changed under the request');
+      const result = results[statement]!;
+      if (TRANSACTION_CONTROL.has(result.command)) this.#broken(`a request may not run ${result.command}`);
+      return result;
+    } catch (failure) {
+      if (failure instanceof PgwardenError) throw failure;
+      const f = failure as PipelineFailure;
+      this.#state = 'failed';
+      if (f.copyAttempted) {
+        this.brokenBy ??= new PgwardenError(ErrorCodes.CONTEXT_TRANSACTION_CONTROL, 'COPY FROM STDIN in a request');
+      }
+      throw setupError(f, setupStep);
+    }
+  }
+
+  #broken(message: string): never {
+    this.#state = 'failed';
+    this.brokenBy = new PgwardenError(
+      ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
+      `${message}; the connection was discarded`,
+      {
+        hint: 'use SAVEPOINT and ROLLBACK TO SAVEPOINT for partial rollback',
+      },
+    );
+    throw this.brokenBy;
+  }
+
+  // Read-only: BEGIN READ ONLY, the set-up, the statement and COMMIT in one round trip. In a
+  // transaction block DO and CALL cannot commit, so nothing runs outside the context.
   async #readOnly(text: string, values: unknown[]): Promise<StatementResult> {
     const setup = this.pool.setup(this.client, this.identity, true);
-    try {
-      const [, result] = await runPipeline(this.client, [
+    return this.#pipeline(
+      [
+        { text: 'begin transaction isolation level read committed, read only', values: [], rows: false },
         { text: setup.text, values: prepareValues(setup.values), rows: false },
         { text, values, rows: true },
-      ]);
-      return result!;
-    } catch (failure) {
-      this.#state = 'failed';
-      throw setupError(failure as PipelineFailure, 0);
-    }
+        { text: 'commit', values: [], rows: false },
+      ],
+      1,
+      'I',
+      2,
+    );
   }
 
   // Read-write: the first statement goes out with BEGIN and the set-up in one round trip; the
-  // rest are ordinary statements of the open transaction.
+  // rest are single statements of the open transaction, always over the extended protocol (one
+  // statement per message: no stacked queries).
   async #readWrite(text: string, values: unknown[]): Promise<StatementResult> {
-    if (this.#state === 'open') {
-      try {
-        const result = await this.client.query({ text, values });
-        return { command: result.command, rowCount: result.rowCount, rows: result.rows, fields: result.fields };
-      } catch (err) {
-        this.#state = 'failed';
-        throw err;
-      }
-    }
+    if (this.#state === 'open') return this.#pipeline([{ text, values, rows: true }], -1, 'T', 0);
     const setup = this.pool.setup(this.client, this.identity, false);
     const begin = this.options.isolation ? `begin isolation level ${this.options.isolation}` : 'begin';
     this.#state = 'open';
-    try {
-      const [, , result] = await runPipeline(this.client, [
+    return this.#pipeline(
+      [
         { text: begin, values: [], rows: false },
         { text: setup.text, values: prepareValues(setup.values), rows: false },
         { text, values, rows: true },
-      ]);
-      return result!;
-    } catch (failure) {
-      this.#state = 'failed';
-      throw setupError(failure as PipelineFailure, 1);
-    }
+      ],
+      1,
+      'T',
+      2,
+    );
   }
 
-  #guard(command: string): void {
-    if (TRANSACTION_CONTROL.has(command)) {
-      this.brokenBy = new PgwardenError(
-        ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
-        `a request may not run ${command}: it would end the request's context`,
-        { hint: 'the connection was discarded; use savepoints for partial rollback' },
-      );
-      this.#state = 'failed';
-      throw this.brokenBy;
-    }
-  }
-
-  /** Commits a read-write transaction. */
+  /** Commits a read-write transaction; a request whose statement failed throws PW337 here. */
   async finish(): Promise<void> {
-    if (this.options.readOnly || this.#state === 'new') return;
+    if (this.#state === 'new' || (this.options.readOnly && this.#state !== 'failed')) return;
     if (this.#state === 'failed') {
-      await this.client.query('rollback');
-      return;
+      await this.abandon();
+      throw new PgwardenError(ErrorCodes.CONTEXT_CLOSED, 'a statement of this request failed; nothing was committed', {
+        hint: 'let the statement error propagate, or use a savepoint to recover from it',
+      });
     }
     await this.client.query('commit');
+    if (transactionStatus(this.client) !== 'I') this.#broken('COMMIT left a transaction open');
   }
 
   /** Rolls back after a failure; returns an error when the connection must be discarded. */
   async abandon(): Promise<Error | undefined> {
     if (this.brokenBy) return this.brokenBy;
-    if (this.options.readOnly || this.#state === 'new') return undefined;
+    if (this.#state === 'new') return undefined;
     try {
       await this.client.query('rollback');
-      return undefined;
+      return transactionStatus(this.client) === 'I' ? undefined : new Error('the connection is not idle');
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }

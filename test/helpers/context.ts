@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { authenticatorTestPassword, testRolePrefix } from './constants.js';
 import { ContextKey, type ContextIdentity, sealContext } from '../../src/context/context-seal.js';
+import { contextIdentity } from '../../src/context/identity.js';
 
 /** A fresh random context key, registered in the database through `auth.context_key_add` (as superuser). */
 export async function registerContextKey(client: pg.ClientBase): Promise<ContextKey> {
@@ -12,7 +13,7 @@ export async function registerContextKey(client: pg.ClientBase): Promise<Context
 
 /** A complete identity for tests; `role` defaults to pgw_app_user. */
 export function testIdentity(over: Partial<ContextIdentity> = {}): ContextIdentity {
-  return {
+  return contextIdentity({
     role: 'pgw_app_user',
     sub: '00000000-0000-4000-8000-000000000001',
     tenant: 'tenant-a',
@@ -22,7 +23,7 @@ export function testIdentity(over: Partial<ContextIdentity> = {}): ContextIdenti
     iat: Math.floor(Date.now() / 1000),
     claims: {},
     ...over,
-  };
+  });
 }
 
 /**
