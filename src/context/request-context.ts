@@ -392,12 +392,23 @@ class ContextSession implements ContextDb {
     if (typeof text !== 'string' || text.length === 0) {
       throw new PgwardenError(ErrorCodes.USAGE, 'a query needs SQL text');
     }
-    const keyword = REFUSED_KEYWORDS.exec(leadingKeywords(text));
+    const leading = leadingKeywords(text);
+    const keyword = REFUSED_KEYWORDS.exec(leading);
     if (keyword) {
       throw new PgwardenError(
         ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
         `a request may not run ${keyword[1]}: it would end the request's transaction or its session state`,
         { hint: 'use SAVEPOINT and ROLLBACK TO SAVEPOINT for partial rollback' },
+      );
+    }
+    // A read-only statement runs in the implicit transaction of its pipeline. There a DO block or
+    // a procedure may COMMIT and carry on outside the context, so those need a read-write request.
+    const nonAtomic = /^(DO|CALL)\b/.exec(leading);
+    if (this.options.readOnly && nonAtomic) {
+      throw new PgwardenError(
+        ErrorCodes.CONTEXT_TRANSACTION_CONTROL,
+        `a read-only request may not run ${nonAtomic[1]}: it could commit outside the request's transaction`,
+        { hint: 'run DO blocks and procedures in a read-write request' },
       );
     }
     const prepared = prepareValues(values);
@@ -442,20 +453,19 @@ class ContextSession implements ContextDb {
     throw this.brokenBy;
   }
 
-  // Read-only: BEGIN READ ONLY, the set-up, the statement and COMMIT in one round trip. In a
-  // transaction block DO and CALL cannot commit, so nothing runs outside the context.
+  // Read-only: the set-up and the statement in one round trip, in the implicit transaction that
+  // ends at the Sync, read-only from the set-up on (DO and CALL, which could commit inside it,
+  // are refused above).
   async #readOnly(text: string, values: unknown[]): Promise<StatementResult> {
     const setup = this.pool.setup(this.client, this.identity, true);
     return this.#pipeline(
       [
-        { text: 'begin transaction isolation level read committed, read only', values: [], rows: false },
         { text: setup.text, values: prepareValues(setup.values), rows: false },
         { text, values, rows: true },
-        { text: 'commit', values: [], rows: false },
       ],
-      1,
+      0,
       'I',
-      2,
+      1,
     );
   }
 

@@ -290,7 +290,11 @@ describe('audit writes go through definer triggers and functions only [R-19]', (
        where not t.tgisinternal and n.nspname in ('auth', 'logs', 'pgwarden')`);
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) {
-      expect([r.trigger, r.definer, r.config]).toEqual([r.trigger, true, expect.arrayContaining(['search_path=pg_catalog, pg_temp'])]);
+      expect([r.trigger, r.definer, r.config]).toEqual([
+        r.trigger,
+        true,
+        expect.arrayContaining(['search_path=pg_catalog, pg_temp']),
+      ]);
     }
   });
 
@@ -343,7 +347,8 @@ describe('security definer functions [R-07]', () => {
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
        where p.prosecdef and n.nspname in ('auth', 'logs', 'pgwarden')`);
     expect(rows.length).toBeGreaterThan(20);
-    for (const r of rows) expect([r.fn, r.config]).toEqual([r.fn, expect.arrayContaining(['search_path=pg_catalog, pg_temp'])]);
+    for (const r of rows)
+      expect([r.fn, r.config]).toEqual([r.fn, expect.arrayContaining(['search_path=pg_catalog, pg_temp'])]);
     expect(
       rows
         .filter((r) => r.callable)

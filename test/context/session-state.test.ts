@@ -123,11 +123,16 @@ describe('leaving the request transaction [R-15] [R-17]', () => {
     }
   });
 
-  it('cannot commit from a DO block in a read-only request: the block is a real transaction', async () => {
+  it('cannot commit from a DO block or a procedure: refused in read-only requests, atomic in read-write ones', async () => {
     await withSinglePool(async (cp) => {
-      await expect(
-        withRequestContext(cp, A, (q) => q.query('do $$ begin commit; end $$'), { readOnly: true }),
-      ).rejects.toMatchObject({ code: '2D000' });
+      for (const sql of ['do $$ begin commit; end $$', ' -- x\n call pg_temp.p()']) {
+        await expect(withRequestContext(cp, A, (q) => q.query(sql), { readOnly: true })).rejects.toMatchObject({
+          code: 'PW334',
+        });
+      }
+      await expect(withRequestContext(cp, A, (q) => q.query('do $$ begin commit; end $$'))).rejects.toMatchObject({
+        code: '2D000',
+      });
       expect(
         await withRequestContext(cp, A, async (q) => (await q.query('select auth.tenant_id() t')).rows[0]!.t),
       ).toBe('tenant-a');
