@@ -1,5 +1,6 @@
 // Bearer-token verification: the first step of the zero-trust request layer.
 export { type BearerError, parseBearer, wwwAuthenticate } from './bearer.js';
+export { readVerifierKeys } from './key-files.js';
 export { createKeySource, type KeySource, type VerificationKey } from './key-source.js';
 export { type TokenCacheStats, VerifiedTokenCache, type VerifiedTokenCacheOptions } from './token-cache.js';
 export {
