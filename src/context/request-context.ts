@@ -183,6 +183,8 @@ export class ContextPool {
   }
 
   async #check(client: pg.PoolClient): Promise<void> {
+    // A role a previous request left at session level would make the check run as that role.
+    await client.query('reset role');
     const { rows } = await client.query<{
       key_active: boolean;
       unsafe_roles: string[];

@@ -212,6 +212,16 @@ describe('connections a request leaves unfit are not reused', () => {
     });
   });
 
+  it('runs the pool check as the login even when a request left a role set at session level', async () => {
+    await withSinglePool(async (cp, pool) => {
+      await withRequestContext(cp, A, (q) => q.query("select set_config('role', 'pgw_anon', false)"));
+      const fresh = createContextPool({ pool, key, searchPath: ['app'] }); // checks on its first request
+      expect(
+        await withRequestContext(fresh, A, async (q) => (await q.query('select auth.tenant_id() t')).rows[0]!.t),
+      ).toBe('tenant-a');
+    });
+  });
+
   it('treats an identity-shaped object that pgwarden did not make as claims, not as an identity', async () => {
     await withSinglePool(async (cp) => {
       const forged = { ...A }; // a plain copy: same keys, no brand
