@@ -13,12 +13,23 @@ import { createContextPool } from '../context/request-context.js';
 import { createTokenVerifier } from '../context/verify/index.js';
 import { type ConnectionConfig, quoteIdent, quoteLiteral, withClient } from '../db/client.js';
 import { scramVerifier } from '../db/scram.js';
-import { applyRls } from '../rls/index.js';
+import { applyRls, type ProtectOptions } from '../rls/index.js';
 import { type DemoSection, section } from './report.js';
 
 const ACME = '00000000-0000-4000-8000-00000000000a';
 const GLOBEX = '00000000-0000-4000-8000-00000000000b';
 const ACME_PROJECT = '00000000-0000-4000-8000-000000000a01';
+
+/** What the tour protects: projects readable per tenant, invoices writable with invoices.write. */
+const protectedTables: ProtectOptions[] = [
+  { table: 'app.projects', tenantColumn: 'tenant_id', grant: ['select'] },
+  {
+    table: 'app.invoices',
+    tenantColumn: 'tenant_id',
+    permission: { write: 'invoices.write' },
+    grant: ['select', 'insert', 'update', 'delete'],
+  },
+];
 
 interface Reply {
   status: number;
@@ -54,29 +65,13 @@ export async function accessTour(
       await section('Access: the sample app behind row-level security', async (s) => {
         await withClient(db, async (c) => {
           const result = await applyRls(c, {
-            tables: [
-              { table: 'app.projects', tenantColumn: 'tenant_id', grant: ['select'] },
-              {
-                table: 'app.invoices',
-                tenantColumn: 'tenant_id',
-                permission: { write: 'invoices.write' },
-                grant: ['select', 'insert', 'update', 'delete'],
-              },
-            ],
+            tables: protectedTables,
           });
           s.line(`pgwarden rls applied ${result.applied.length} changes in one transaction:`);
           for (const step of result.applied.slice(0, 6)) s.line(`  ${step.object}: ${step.summary}`);
           if (result.applied.length > 6) s.line(`  … and ${result.applied.length - 6} more`);
           const again = await applyRls(c, {
-            tables: [
-              { table: 'app.projects', tenantColumn: 'tenant_id', grant: ['select'] },
-              {
-                table: 'app.invoices',
-                tenantColumn: 'tenant_id',
-                permission: { write: 'invoices.write' },
-                grant: ['select', 'insert', 'update', 'delete'],
-              },
-            ],
+            tables: protectedTables,
           });
           s.check(again.applied.length === 0, 'applying the same protection again changes nothing');
           const { rows } = await c.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>(

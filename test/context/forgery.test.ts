@@ -5,7 +5,7 @@ import { type ContextKey, sealContext } from '../../src/context/context-seal.js'
 import { type ContextPool, createContextPool, withRequestContext } from '../../src/context/request-context.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { authFixture, goodPassword, uniqueEmail } from '../helpers/auth.js';
-import { authenticatorConnection, registerContextKey, testIdentity } from '../helpers/context.js';
+import { authenticatorConnection, createNotesTable, registerContextKey, testIdentity } from '../helpers/context.js';
 
 // A client that can run any SQL as the application's login (the authenticator) or as a request
 // role tries to take another user's or tenant's identity. The identity policies see must never
@@ -33,16 +33,7 @@ beforeAll(async () => {
   admin = new pg.Client(db);
   await admin.connect();
   key = await registerContextKey(admin);
-  await admin.query(`
-    create schema app;
-    grant usage on schema app to pgw_app_user, pgw_anon;
-    create table app.notes (id bigint generated always as identity primary key, tenant text not null, body text);
-    alter table app.notes enable row level security, force row level security;
-    create policy notes_tenant on app.notes to pgw_app_user
-      using (tenant = (select auth.tenant_id())) with check (tenant = (select auth.tenant_id()));
-    grant select, insert, update, delete on app.notes to pgw_app_user;
-    insert into app.notes (tenant, body) values ('tenant-a', 'a1'), ('tenant-b', 'b1');
-  `);
+  await createNotesTable(admin);
   pool = new pg.Pool({ ...authenticatorConnection(db), max: 3 });
   pool.on('error', () => undefined);
   ctx = createContextPool({ pool, key });

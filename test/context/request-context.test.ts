@@ -5,7 +5,7 @@ import { ContextKey } from '../../src/context/context-seal.js';
 import { type ContextPool, createContextPool, withRequestContext } from '../../src/context/request-context.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { installedDatabase } from '../helpers/db.js';
-import { authenticatorConnection, registerContextKey, testIdentity } from '../helpers/context.js';
+import { authenticatorConnection, createNotesTable, registerContextKey, testIdentity } from '../helpers/context.js';
 
 // withRequestContext against a real database: one transaction per request, identity visible to
 // row-level security, set-up in the same round trip as the first statement, and a connection
@@ -32,17 +32,7 @@ beforeAll(async () => {
   admin = new pg.Client(db);
   await admin.connect();
   key = await registerContextKey(admin);
-  await admin.query(`
-    create schema app;
-    grant usage on schema app to pgw_app_user, pgw_anon;
-    create table app.notes (id bigint generated always as identity primary key, tenant text not null, body text);
-    create index on app.notes (tenant);
-    alter table app.notes enable row level security, force row level security;
-    create policy notes_tenant on app.notes to pgw_app_user
-      using (tenant = (select auth.tenant_id())) with check (tenant = (select auth.tenant_id()));
-    grant select, insert, update, delete on app.notes to pgw_app_user;
-    insert into app.notes (tenant, body) values ('tenant-a', 'a1'), ('tenant-a', 'a2'), ('tenant-b', 'b1');
-  `);
+  await createNotesTable(admin, ['tenant-a', 'tenant-a', 'tenant-b']);
   pool = new pg.Pool({ ...authenticatorConnection(db), max: 3 });
   pool.on('error', () => undefined);
   ctx = createContextPool({ pool, key, roles: { authenticated: 'pgw_app_user', anonymous: 'pgw_anon' } });

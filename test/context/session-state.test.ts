@@ -4,7 +4,7 @@ import type { ContextKey } from '../../src/context/context-seal.js';
 import { type ContextPool, createContextPool, withRequestContext } from '../../src/context/request-context.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { installedDatabase } from '../helpers/db.js';
-import { authenticatorConnection, registerContextKey, testIdentity } from '../helpers/context.js';
+import { authenticatorConnection, createNotesTable, registerContextKey, testIdentity } from '../helpers/context.js';
 
 // SQL running inside a request can create session state that outlives it: temporary objects,
 // settings, named statements. None of it may run code as pgwarden's owner, shadow what the next
@@ -22,16 +22,7 @@ beforeAll(async () => {
   admin = new pg.Client(db);
   await admin.connect();
   key = await registerContextKey(admin);
-  await admin.query(`
-    create schema app;
-    grant usage on schema app to pgw_app_user, pgw_anon;
-    create table app.notes (id bigint generated always as identity primary key, tenant text not null, body text);
-    alter table app.notes enable row level security, force row level security;
-    create policy notes_tenant on app.notes to pgw_app_user
-      using (tenant = (select auth.tenant_id())) with check (tenant = (select auth.tenant_id()));
-    grant select, insert, update, delete on app.notes to pgw_app_user;
-    insert into app.notes (tenant, body) values ('tenant-a', 'a1'), ('tenant-b', 'b1');
-  `);
+  await createNotesTable(admin);
 });
 
 afterAll(async () => {

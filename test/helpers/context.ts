@@ -56,3 +56,24 @@ export async function enterContext(client: pg.ClientBase, key: ContextKey, ident
 export function authenticatorConnection(db: ConnectionConfig): ConnectionConfig {
   return { ...db, user: `${testRolePrefix}authenticator`, password: authenticatorTestPassword };
 }
+
+/**
+ * The tenant-notes table the request-context tests query: app.notes with a tenant policy for
+ * pgw_app_user (USING and WITH CHECK through auth.tenant_id()), forced, indexed, and one row
+ * per tenant given (default tenant-a and tenant-b).
+ */
+export async function createNotesTable(client: pg.ClientBase, tenants = ['tenant-a', 'tenant-b']): Promise<void> {
+  await client.query(`
+    create schema app;
+    grant usage on schema app to pgw_app_user, pgw_anon;
+    create table app.notes (id bigint generated always as identity primary key, tenant text not null, body text);
+    create index on app.notes (tenant);
+    alter table app.notes enable row level security, force row level security;
+    create policy notes_tenant on app.notes to pgw_app_user
+      using (tenant = (select auth.tenant_id())) with check (tenant = (select auth.tenant_id()));
+    grant select, insert, update, delete on app.notes to pgw_app_user;
+  `);
+  for (const t of tenants) {
+    await client.query('insert into app.notes (tenant, body) values ($1, $2)', [t, `${t.slice(-1)}1`]);
+  }
+}
