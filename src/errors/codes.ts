@@ -183,6 +183,30 @@ export const ErrorCodes = {
   RLS_NOT_A_VIEW: 'PW358',
   /** The server lacks a feature the toolkit needs (security_invoker views need PostgreSQL 15). */
   RLS_UNSUPPORTED_SERVER: 'PW359',
+
+  // PW40x — audit ledger
+  /** A signed note or verifier key is malformed (not UTF-8, control characters, bad signature line). */
+  AUDIT_NOTE_MALFORMED: 'PW400',
+  /** A note carries no valid signature from a trusted key, a known key's signature fails, or a required one is missing. */
+  AUDIT_NOTE_UNVERIFIED: 'PW401',
+  /** The checkpoint body is not origin, tree size and root hash lines (plus non-empty extension lines). */
+  AUDIT_CHECKPOINT_MALFORMED: 'PW402',
+  /** The checkpoint's origin is unknown or names another database or environment. */
+  AUDIT_CHECKPOINT_ORIGIN: 'PW403',
+  /** The checkpoint is smaller than the trusted one: the log was rolled back. */
+  AUDIT_CHECKPOINT_ROLLBACK: 'PW404',
+  /** Two validly signed checkpoints of the same size with different roots: the log equivocates. */
+  AUDIT_CHECKPOINT_EQUIVOCATION: 'PW405',
+  /** The consistency proof between the trusted and the new checkpoint is missing or does not verify. */
+  AUDIT_CONSISTENCY_PROOF: 'PW406',
+  /** The signing key is revoked at that tree size, or the key history is not a valid append-only extension. */
+  AUDIT_KEY_HISTORY: 'PW407',
+  /** Fewer trusted witnesses cosigned the checkpoint than the policy's quorum requires. */
+  AUDIT_WITNESS_QUORUM: 'PW408',
+  /** A witness refused the checkpoint for another reason (it holds another size) or could not be reached. */
+  AUDIT_WITNESS_FAILED: 'PW409',
+  /** A Merkle proof, hash or saved tree state is malformed, or a proof was asked for sizes that do not exist. */
+  AUDIT_PROOF_MALFORMED: 'PW410',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
