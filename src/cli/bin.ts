@@ -6,6 +6,7 @@ import { demoCommand } from './commands/demo.js';
 import { downCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { installCommand } from './commands/install.js';
+import * as auditCommands from './commands/audit.js';
 import * as rbacCommands from './commands/rbac.js';
 import { rlsCli } from './commands/rls.js';
 import { contextKeyCommand, rotateJwtCommand } from './commands/keys.js';
@@ -114,6 +115,22 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .option('-u, --user <user>', 'only this user (id or e-mail)')
     .option('-t, --tenant <tenant>', 'only this tenant')
     .action(rbacAction('rbacListCommand'));
+  // Row-change audit (src/cli/commands/audit.ts); the table joins the flags.
+  const auditAction = (name: 'auditEnableCommand' | 'auditDisableCommand') =>
+    function (this: Command, table: unknown) {
+      run(auditCommands[name] as Handler, { ...this.optsWithGlobals(), table });
+    };
+  const audit = program.command('audit').description('row-change audit: capture the changes of tables');
+  audit
+    .command('enable <table>')
+    .description('capture every row change of a table (it needs a primary key)')
+    .option('--exclude-columns <columns>', 'comma-separated columns left out of the records')
+    .option('--redact-columns <columns>', 'comma-separated columns whose values are recorded as [redacted]')
+    .action(auditAction('auditEnableCommand'));
+  audit
+    .command('disable <table>')
+    .description('stop capturing the row changes of a table; its records are kept')
+    .action(auditAction('auditDisableCommand'));
   // Row-level security (src/cli/commands/rls.ts). The positional argument
   // (a table, or views) reaches the handler as `target`.
   const rls = program.command('rls').description('row-level security: protect tables and views, plan/apply, status');

@@ -207,6 +207,12 @@ export const ErrorCodes = {
   AUDIT_WITNESS_FAILED: 'PW409',
   /** A Merkle proof, hash or saved tree state is malformed, or a proof was asked for sizes that do not exist. */
   AUDIT_PROOF_MALFORMED: 'PW410',
+
+  // PW42x — row-change audit
+  /** The table cannot be audited: no primary key, in one of pgwarden's own schemas, or not a table. */
+  AUDIT_TABLE_REFUSED: 'PW420',
+  /** Audit rows are append-only: UPDATE, DELETE and TRUNCATE of audit.row_changes are refused. */
+  AUDIT_APPEND_ONLY: 'PW421',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

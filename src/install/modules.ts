@@ -24,4 +24,13 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
     extensions: ['pgcrypto'],
     superuserFor: [],
   },
+  {
+    name: 'audit',
+    tier: 'standard',
+    description: 'row-change audit: append-only, partitioned trail of every change to the tables it is enabled on',
+    requires: ['core', 'auth'],
+    schemas: ['audit'],
+    extensions: ['pgcrypto'],
+    superuserFor: [],
+  },
 ];

@@ -342,7 +342,10 @@ describe('install', () => {
       // PostgreSQL 16+ made the creator an ADMIN member of the core roles: not a planted role
       const result = await install(c, { tier: 'advanced', rolePrefix: prefix });
       expect(result.applied.map((f) => f.module)).toEqual(
-        shipped.files.filter((f) => f.module !== 'core').map(() => 'auth'),
+        // in install order: auth's files, then audit's
+        shipped.modules
+          .filter((m) => m.name !== 'core')
+          .flatMap((m) => shipped.files.filter((f) => f.module === m.name).map((f) => f.module)),
       );
       const roles = await c.query('select 1 from pg_roles where rolname = $1', [`${prefix}auth_service`]);
       expect(roles.rows).toHaveLength(1);
