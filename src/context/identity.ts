@@ -127,18 +127,7 @@ export function identityFromClaims(
     if (!roles.anonymous) {
       throw new PgwardenError(ErrorCodes.CONTEXT_TOKEN_REQUIRED, 'a bearer token is required');
     }
-    const anonymous: ContextIdentity = {
-      role: roles.anonymous,
-      sub: null,
-      tenant: null,
-      roles: [],
-      aal: null,
-      sid: null,
-      iat: null,
-      claims: {},
-    };
-    made.add(anonymous);
-    return anonymous;
+    return contextIdentity({ role: roles.anonymous });
   }
   if (typeof claims !== 'object' || Array.isArray(claims)) throw refused('claims must be an object', 401);
   if (hasUnstorableText(claims)) throw refused('a claim holds NUL or invalid UTF-16', 401);

@@ -15,18 +15,8 @@ import {
   signNote,
   verifyNote,
 } from '../../src/audit/checkpoint/index.js';
-import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
-
-/** The PgwardenError `fn` throws; fails the test when it does not throw one. */
-function caught(fn: () => unknown): PgwardenError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PgwardenError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgwardenError');
-}
+import { ErrorCodes } from '../../src/errors/index.js';
+import { caught } from '../helpers/errors.js';
 
 // Known-answer vector from c2sp.org/signed-note ("Verifier keys", Example).
 const C2SP_VKEY = 'example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k';

@@ -16,17 +16,8 @@ import {
   verifyCheckpoint,
 } from '../../src/audit/checkpoint/index.js';
 import { consistencyProof, leafHash, rootOf } from '../../src/audit/merkle/index.js';
-import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
-
-function caught(fn: () => unknown): PgwardenError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PgwardenError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgwardenError');
-}
+import { ErrorCodes } from '../../src/errors/index.js';
+import { caught } from '../helpers/errors.js';
 
 const origin = 'pgwarden.example/prod-db-1';
 const leaves = Array.from({ length: 40 }, (_, i) => leafHash(Buffer.from(`audit entry ${i}`)));
