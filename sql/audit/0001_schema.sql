@@ -32,6 +32,8 @@ create table audit.row_changes (
 ) partition by range (recorded_at);
 alter table audit.row_changes owner to {{role:owner}};
 create index row_changes_record_idx on audit.row_changes (table_oid, record_id, recorded_at);
+-- The ledger sealer reads rows in (txid, id) order.
+create index row_changes_txid_idx on audit.row_changes (txid, id);
 comment on table audit.row_changes is
   'pgwarden: one row per changed row of an audited table; append-only (PW421)';
 comment on column audit.row_changes.record_id is

@@ -213,6 +213,24 @@ export const ErrorCodes = {
   AUDIT_TABLE_REFUSED: 'PW420',
   /** Audit rows are append-only: UPDATE, DELETE and TRUNCATE of audit.row_changes are refused. */
   AUDIT_APPEND_ONLY: 'PW421',
+  /** Retention refused: a partition is not sealed, its archive could not be written or checked, or it is the default partition. */
+  AUDIT_RETENTION: 'PW422',
+  /** An export could not be written: bad format, bad range, or the destination failed. */
+  AUDIT_EXPORT: 'PW423',
+
+  // PW43x — the ledger (sealing and verification)
+  /** The ledger is not set up: no state or signing keys (run `pgwarden audit keys init`, or `install` with a master key). */
+  LEDGER_NOT_INITIALISED: 'PW430',
+  /** Verification found tampering: modified, deleted, inserted or reordered entries, a truncated tail or a rewrite. */
+  LEDGER_TAMPERED: 'PW431',
+  /** The ledger signing keys cannot be opened with this master key, or do not match the key history. */
+  LEDGER_KEYS: 'PW432',
+  /** Verification could not vouch for part of the log (no checkpoint covers it): never reported as OK. */
+  LEDGER_UNVERIFIED: 'PW433',
+  /** An inclusion or consistency proof, or an exported record, does not check out. */
+  LEDGER_PROOF_FAILED: 'PW434',
+  /** Another sealer holds the ledger lock, or the sealer was interrupted; nothing was half-sealed. */
+  LEDGER_BUSY: 'PW435',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -33,4 +33,14 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
     extensions: ['pgcrypto'],
     superuserFor: [],
   },
+  {
+    name: 'ledger',
+    tier: 'advanced',
+    description:
+      'tamper-evident ledger: audit rows and security events sealed into a Merkle tree with signed checkpoints',
+    requires: ['core', 'audit'],
+    schemas: ['ledger'],
+    extensions: [],
+    superuserFor: [],
+  },
 ];

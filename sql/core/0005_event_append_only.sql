@@ -1,0 +1,36 @@
+-- core 0005: security events are append-only and carry the transaction that wrote them.
+--
+-- txid is the writing transaction's id (pg_current_xact_id(), a 64-bit xid8 that never wraps).
+-- The ledger sealer uses it to seal events in commit-safe order: it only seals transactions
+-- older than every transaction still running. Rows written before this file read txid 0.
+--
+-- No role, the owner included, may update, delete or truncate events through SQL: the
+-- privileges are revoked and triggers refuse (PW421) should a grant come back. A superuser still
+-- can (it can disable triggers); the ledger is what catches that.
+
+alter table logs.notification_log add column if not exists txid xid8 not null default '0';
+alter table logs.notification_log alter column txid set default pg_catalog.pg_current_xact_id();
+create index if not exists notification_log_txid_idx on logs.notification_log (txid, id);
+comment on column logs.notification_log.txid is
+  'the writing transaction (pg_current_xact_id()); orders events for the ledger sealer';
+
+create function logs._refuse_change() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  raise exception using errcode = 'PW421',
+    message = pg_catalog.format('security events are append-only: %s on %I.%I refused', tg_op, tg_table_schema, tg_table_name),
+    hint = 'security events cannot be changed or removed through SQL';
+end
+$$;
+revoke all on function logs._refuse_change() from public;
+
+create trigger notification_log_no_update before update on logs.notification_log
+  for each row execute function logs._refuse_change();
+create trigger notification_log_no_delete before delete on logs.notification_log
+  for each row execute function logs._refuse_change();
+create trigger notification_log_no_truncate before truncate on logs.notification_log
+  for each statement execute function logs._refuse_change();
+
+revoke update, delete, truncate on logs.notification_log from {{role:owner}};
