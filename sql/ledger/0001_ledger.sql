@@ -37,8 +37,11 @@ create table ledger.checkpoints (
   tree_size    bigint      primary key check (tree_size >= 0),
   root_hash    bytea       not null check (pg_catalog.octet_length(root_hash) = 32),
   note         text        not null,
+  compact_range jsonb      not null,
   created_at   timestamptz not null default pg_catalog.clock_timestamp()
 );
+comment on column ledger.checkpoints.compact_range is
+  'the Merkle frontier at this size: consistency proofs to witnesses start from it (they check it)';
 alter table ledger.checkpoints owner to {{role:owner}};
 comment on table ledger.checkpoints is 'pgwarden: signed checkpoints (C2SP signed notes) of the ledger tree';
 
@@ -84,6 +87,7 @@ comment on table ledger.key_history is 'pgwarden: signed history of the checkpoi
 create table ledger.state (
   singleton      boolean     primary key default true check (singleton),
   origin         text        not null check (origin ~ '^[!-~]{1,200}$' and pg_catalog.strpos(origin, '+') = 0),
+  history_vkey   text        not null,
   tree_size      bigint      not null default 0 check (tree_size >= 0),
   compact_range  jsonb       not null default '{"size": 0, "hashes": []}',
   cursor_txid    xid8        not null default '0',
@@ -112,7 +116,7 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if new.origin <> old.origin or new.tree_size < old.tree_size
+  if new.origin <> old.origin or new.history_vkey <> old.history_vkey or new.tree_size < old.tree_size
      or (new.cursor_txid, new.cursor_source, new.cursor_id) < (old.cursor_txid, old.cursor_source, old.cursor_id) then
     raise exception using errcode = 'PW421', message = 'the ledger state only moves forward';
   end if;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  CompactRange,
   consistencyProof,
+  consistencyProofFrom,
   emptyRoot,
   inclusionProof,
   leafHash,
@@ -314,6 +316,22 @@ describe('verifyConsistency', () => {
     for (const bad of [NaN, Infinity, -3, 3.5, 2 ** 53]) {
       expect(verifyConsistency(bad, 5, rootAt(3), rootAt(5), proof)).toBe(false);
       expect(verifyConsistency(3, bad, rootAt(3), rootAt(5), proof)).toBe(false);
+    }
+  });
+});
+
+describe('consistency proofs from a compact range', () => {
+  it('equal the proofs computed from all leaves, for every old and new size up to 40', () => {
+    const leaves = Array.from({ length: 40 }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
+    for (let m = 1; m <= 40; m++) {
+      const range = new CompactRange();
+      range.appendMany(leaves.slice(0, m));
+      for (let n = m; n <= 40; n++) {
+        const fromRange = consistencyProofFrom({ size: range.size, hashes: range.hashes }, leaves.slice(m, n));
+        expect(fromRange.map((h) => Buffer.from(h).toString('hex'))).toEqual(
+          consistencyProof(leaves, m, n).map((h) => Buffer.from(h).toString('hex')),
+        );
+      }
     }
   });
 });

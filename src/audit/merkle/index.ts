@@ -10,4 +10,4 @@ export { CompactRange, type CompactRangeJson } from './compact-range.js';
 export { emptyRoot, HASH_SIZE, hashesEqual, isHash, leafHash, nodeHash } from './hash.js';
 export { decodeHash, decodeProof, encodeHash, encodeProof } from './proof-codec.js';
 export { verifyConsistency, verifyInclusion } from './proofs.js';
-export { consistencyProof, inclusionProof, rootOf } from './tree.js';
+export { consistencyProof, consistencyProofFrom, inclusionProof, rootOf } from './tree.js';

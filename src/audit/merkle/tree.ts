@@ -53,6 +53,58 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], oldSize: num
   return proof;
 }
 
+/**
+ * The consistency proof from a tree known only by its compact range (`old`, size m > 0) to that
+ * tree extended by `appended` leaf hashes. Every node of PROOF(m, D[n]) is either a node of the
+ * old compact range or a subtree of the appended leaves, so the sealer can prove a new checkpoint
+ * to a witness from its stored state without reading the old leaves.
+ *
+ * @example
+ * const proof = consistencyProofFrom(CompactRange.fromJSON(stateAtWitnessSize), leavesSince);
+ */
+export function consistencyProofFrom(
+  old: { size: number; hashes: readonly Uint8Array[] },
+  appended: readonly Uint8Array[],
+): Uint8Array[] {
+  checkLeaves(appended);
+  const m = old.size;
+  if (!Number.isSafeInteger(m) || m < 1) throw merkleError('consistency proof needs 0 < old size');
+  // The compact range holds one perfect subtree per set bit of m, largest (leftmost) first.
+  const widths: number[] = [];
+  for (let rest = m, bit = 1; rest > 0; rest = Math.floor(rest / 2), bit *= 2) if (rest % 2 === 1) widths.unshift(bit);
+  if (widths.length !== old.hashes.length) throw merkleError('the compact range does not match its size');
+  const known = new Map<string, Uint8Array>();
+  let start = 0;
+  widths.forEach((width, i) => {
+    known.set(`${start}:${start + width}`, old.hashes[i] as Uint8Array);
+    start += width;
+  });
+  const root = (lo: number, hi: number): Uint8Array => {
+    if (lo >= m) return subtreeRoot(appended, lo - m, hi - m);
+    const hash = known.get(`${lo}:${hi}`);
+    if (!hash) throw merkleError('the old compact range does not cover the proof', `range ${lo}:${hi}`);
+    return hash;
+  };
+  const out: Uint8Array[] = [];
+  const walk = (mm: number, lo: number, hi: number, complete: boolean): void => {
+    const n = hi - lo;
+    if (mm === n) {
+      if (!complete) out.push(root(lo, hi));
+      return;
+    }
+    const k = splitPoint(n);
+    if (mm <= k) {
+      walk(mm, lo, lo + k, complete);
+      out.push(root(lo + k, hi));
+    } else {
+      walk(mm - k, lo + k, hi, false);
+      out.push(root(lo, lo + k));
+    }
+  };
+  walk(m, 0, m + appended.length, true);
+  return out;
+}
+
 /** Largest power of two strictly smaller than n (n ≥ 2); arithmetic, so sizes above 2^32 work. */
 export function splitPoint(n: number): number {
   let k = 1;

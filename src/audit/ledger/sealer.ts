@@ -1,0 +1,274 @@
+import type pg from 'pg';
+import type { MasterKey } from '../../auth/crypto/index.js';
+import { ErrorCodes, PgwardenError } from '../../errors/index.js';
+import { signCheckpoint, type Witness, WitnessConflictError } from '../checkpoint/index.js';
+import { CompactRange, consistencyProofFrom } from '../merkle/index.js';
+import { leafHashOfText, LedgerSource, leafTextSql } from './encoding.js';
+import { notInitialised, openLedgerSigners } from './keys.js';
+
+/** Options of `sealLedger`. */
+export interface SealOptions {
+  /** Opens the checkpoint signing keys. */
+  masterKey: MasterKey;
+  /** Rows per transaction (and per checkpoint). Default 10,000. */
+  batchSize?: number;
+  /** Stop after this many batches (default: until nothing is left to seal). */
+  maxBatches?: number;
+  /** Where each new checkpoint is pushed after it commits. */
+  witnesses?: readonly Witness[];
+  /** How long to wait for another sealer holding the ledger lock. Default 5,000 ms. */
+  lockTimeoutMs?: number;
+  /** Called after each batch commits (tests use it to stop a sealer mid-run). */
+  onBatch?: (batch: { sealed: number; treeSize: number }) => void | Promise<void>;
+}
+
+/** What a sealing run did. */
+export interface SealResult {
+  /** Rows appended to the ledger. */
+  sealed: number;
+  /** Tree size after the run. */
+  treeSize: number;
+  /** The newest signed checkpoint (null when nothing was ever sealed). */
+  checkpoint: string | null;
+  batches: number;
+  /** What each witness said about the newest checkpoint. */
+  witnesses: { witness: string; accepted: boolean; size: number; error?: string }[];
+  ms: number;
+}
+
+interface StateRow {
+  origin: string;
+  tree_size: string;
+  compact_range: unknown;
+  cursor_txid: string;
+  cursor_source: number;
+  cursor_id: string;
+}
+
+interface SourceRow {
+  source: number;
+  id: string;
+  txid: string;
+  t: string;
+  leaf: string;
+}
+
+const MAX_BIGINT = '9223372036854775807';
+
+/**
+ * Seals committed audit rows and security events into the ledger. Each batch is one
+ * REPEATABLE READ transaction under the ledger lock: it reads rows of transactions older than
+ * every transaction still running (txid below the snapshot's xmin), so a row of a transaction in
+ * flight is never skipped and never sealed ahead of an older one. Rows are appended in
+ * (txid, source, id) order, the leaves hashed here, and the new tree head signed and stored in
+ * the same transaction: a crash leaves either the whole batch or none of it. Checkpoints are
+ * pushed to the witnesses after commit; a witness that fails is reported and tried again on the
+ * next run.
+ *
+ * @example
+ * const result = await sealLedger(client, { masterKey, witnesses: [new DirectoryWitness({ dir, logs: [policy] })] });
+ */
+export async function sealLedger(client: pg.ClientBase, options: SealOptions): Promise<SealResult> {
+  const started = performance.now();
+  const batchSize = options.batchSize ?? 10_000;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
+    throw new PgwardenError(ErrorCodes.CONFIG_INVALID, 'batch size must be between 1 and 1,000,000');
+  }
+  const { signers, origin } = await openLedgerSigners(client, options.masterKey);
+  let sealed = 0;
+  let batches = 0;
+  let treeSize = 0;
+  for (;;) {
+    if (options.maxBatches !== undefined && batches >= options.maxBatches) break;
+    const batch = await sealBatch(client, { batchSize, signers, origin, lockTimeoutMs: options.lockTimeoutMs ?? 5000 });
+    treeSize = batch.treeSize;
+    if (batch.sealed === 0) break;
+    sealed += batch.sealed;
+    batches += 1;
+    await options.onBatch?.({ sealed: batch.sealed, treeSize });
+    if (batch.sealed < batchSize) break;
+  }
+  const latest = await latestCheckpoint(client);
+  const witnesses = latest && options.witnesses?.length ? await pushToWitnesses(client, latest, options.witnesses) : [];
+  return { sealed, treeSize, checkpoint: latest?.note ?? null, batches, witnesses, ms: performance.now() - started };
+}
+
+async function sealBatch(
+  client: pg.ClientBase,
+  options: { batchSize: number; signers: Parameters<typeof signCheckpoint>[1]; origin: string; lockTimeoutMs: number },
+): Promise<{ sealed: number; treeSize: number }> {
+  await client.query('begin isolation level repeatable read');
+  try {
+    await client.query(`select pg_catalog.set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs}ms`]);
+    try {
+      await client.query('lock table ledger.state in exclusive mode');
+    } catch (err) {
+      if ((err as { code?: string }).code === '55P03') {
+        throw new PgwardenError(ErrorCodes.LEDGER_BUSY, 'another sealer holds the ledger lock', {
+          hint: 'only one sealer runs at a time; this run sealed nothing',
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    await client.query(
+      `select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), pg_catalog.set_config('TimeZone', 'UTC', true)`,
+    );
+    const state = (
+      await client.query<StateRow>(
+        `select origin, tree_size::text, compact_range, cursor_txid::text, cursor_source, cursor_id::text from ledger.state`,
+      )
+    ).rows[0];
+    if (!state) throw notInitialised();
+    const horizon = (await client.query<{ h: string }>('select pg_snapshot_xmin(pg_current_snapshot())::text as h'))
+      .rows[0]!.h;
+    const rows = (await client.query<SourceRow>(batchSql(), [
+      ...lowerBound(LedgerSource.rowChange, state),
+      ...lowerBound(LedgerSource.securityEvent, state),
+      horizon,
+      options.batchSize,
+    ])).rows;
+    const size = Number(state.tree_size);
+    if (rows.length === 0) {
+      await client.query('commit');
+      return { sealed: 0, treeSize: size };
+    }
+    const range = CompactRange.fromJSON(state.compact_range);
+    if (range.size !== size) throw new PgwardenError(ErrorCodes.LEDGER_TAMPERED, 'the ledger state does not match its tree size');
+    const hashes: string[] = [];
+    for (const row of rows) {
+      const hash = leafHashOfText(row.leaf);
+      range.append(hash);
+      hashes.push(Buffer.from(hash).toString('hex'));
+    }
+    await client.query(
+      `insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash)
+       select $1::bigint + o - 1, s, i, x, t, pg_catalog.decode(h, 'hex')
+         from rows from (pg_catalog.unnest($2::smallint[]), pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::xid8[]),
+                         pg_catalog.unnest($5::timestamptz[]), pg_catalog.unnest($6::text[]))
+              with ordinality as u(s, i, x, t, h, o)`,
+      [size, rows.map((r) => r.source), rows.map((r) => r.id), rows.map((r) => r.txid), rows.map((r) => r.t), hashes],
+    );
+    const root = range.root();
+    const note = signCheckpoint({ origin: options.origin, size: range.size, root }, options.signers);
+    const last = rows[rows.length - 1]!;
+    await client.query(
+      `insert into ledger.checkpoints (tree_size, root_hash, note, compact_range) values ($1, $2, $3, $4)`,
+      [range.size, Buffer.from(root), note, JSON.stringify(range)],
+    );
+    await client.query(
+      `update ledger.state set tree_size = $1, compact_range = $2, cursor_txid = $3, cursor_source = $4, cursor_id = $5`,
+      [range.size, JSON.stringify(range), last.txid, last.source, last.id],
+    );
+    await client.query('commit');
+    return { sealed: rows.length, treeSize: range.size };
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  }
+}
+
+// Per source, the rows after the cursor are those with (txid, id) > the bound below: the cursor
+// is (txid, source, id), and a source before or after the cursor's one starts after or at its txid.
+function lowerBound(source: LedgerSource, state: StateRow): [string, string] {
+  if (source === state.cursor_source) return [state.cursor_txid, state.cursor_id];
+  return source < state.cursor_source ? [state.cursor_txid, MAX_BIGINT] : [state.cursor_txid, '-1'];
+}
+
+function batchSql(): string {
+  const part = (source: LedgerSource, table: string, time: string, a: number) => `(
+    select ${source}::smallint as source, r.id::text as id, r.txid::text as txid, r.${time}::text as t,
+           ${leafTextSql(source, 'r')} as leaf, r.txid as x, r.id as n
+      from ${table} r
+     where (r.txid, r.id) > ($${a}::xid8, $${a + 1}::bigint) and r.txid < $5::xid8
+     order by r.txid, r.id
+     limit $6)`;
+  return `select source, id, txid, t, leaf from (
+    ${part(LedgerSource.rowChange, 'audit.row_changes', 'recorded_at', 1)}
+    union all
+    ${part(LedgerSource.securityEvent, 'logs.notification_log', 'occurred_at', 3)}
+  ) s order by x, source, n limit $6`;
+}
+
+interface StoredCheckpoint {
+  size: number;
+  note: string;
+}
+
+async function latestCheckpoint(client: pg.ClientBase): Promise<StoredCheckpoint | null> {
+  const { rows } = await client.query<{ size: string; note: string }>(
+    'select tree_size::text as size, note from ledger.checkpoints order by tree_size desc limit 1',
+  );
+  return rows[0] ? { size: Number(rows[0].size), note: rows[0].note } : null;
+}
+
+/**
+ * Pushes the newest checkpoint to each witness with a consistency proof from the size the
+ * witness last accepted (computed from the stored compact range at that size plus the leaves
+ * since). A 409 answer names the size the witness holds: the push is retried once from there.
+ */
+async function pushToWitnesses(
+  client: pg.ClientBase,
+  latest: StoredCheckpoint,
+  witnesses: readonly Witness[],
+): Promise<SealResult['witnesses']> {
+  const out: SealResult['witnesses'] = [];
+  for (const witness of witnesses) {
+    const held = (
+      await client.query<{ size: string | null }>(
+        `select max(tree_size)::text as size from ledger.witness_receipts where witness = $1 and accepted`,
+        [witness.name],
+      )
+    ).rows[0]?.size;
+    let oldSize = held === null || held === undefined ? 0 : Number(held);
+    let result: SealResult['witnesses'][number];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (oldSize === latest.size) {
+          result = { witness: witness.name, accepted: true, size: latest.size };
+          break;
+        }
+        const proof = oldSize === 0 ? [] : await proofFrom(client, oldSize, latest.size);
+        const receipt = await witness.submit(latest.note, { oldSize, proof });
+        await client.query(
+          `insert into ledger.witness_receipts (tree_size, witness, accepted, cosignatures) values ($1, $2, true, $3)`,
+          [latest.size, witness.name, receipt.cosignatures],
+        );
+        result = { witness: witness.name, accepted: true, size: latest.size };
+        break;
+      } catch (err) {
+        if (err instanceof WitnessConflictError && attempt === 0 && err.heldSize <= latest.size) {
+          oldSize = err.heldSize;
+          continue;
+        }
+        const code = (err as { code?: string }).code ?? 'PW409';
+        await client.query(
+          `insert into ledger.witness_receipts (tree_size, witness, accepted, error_code) values ($1, $2, false, $3)`,
+          [latest.size, witness.name, code],
+        );
+        result = { witness: witness.name, accepted: false, size: latest.size, error: code };
+        break;
+      }
+    }
+    out.push(result);
+  }
+  return out;
+}
+
+async function proofFrom(client: pg.ClientBase, oldSize: number, newSize: number): Promise<Uint8Array[]> {
+  const { rows } = await client.query<{ compact_range: unknown }>(
+    'select compact_range from ledger.checkpoints where tree_size = $1',
+    [oldSize],
+  );
+  if (!rows[0]) {
+    throw new PgwardenError(ErrorCodes.AUDIT_WITNESS_FAILED, 'no checkpoint of the size the witness holds', {
+      detail: `size ${oldSize}`,
+    });
+  }
+  const old = CompactRange.fromJSON(rows[0].compact_range);
+  const leaves = await client.query<{ h: Buffer }>(
+    'select leaf_hash as h from ledger.entries where position >= $1 and position < $2 order by position',
+    [oldSize, newSize],
+  );
+  return consistencyProofFrom({ size: old.size, hashes: old.hashes }, leaves.rows.map((r) => new Uint8Array(r.h)));
+}
