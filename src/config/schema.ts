@@ -151,6 +151,30 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    ledger: z
+      .object({
+        /** Sign checkpoints with ML-DSA-65 as well as Ed25519 (set when the ledger is first set up). */
+        hybrid: flag.default(true),
+        /** The log's name in its checkpoints; default `pgwarden.ledger/<database>/<random>`, chosen once. */
+        origin: z
+          .string()
+          .regex(/^[!-*,-~]{1,200}$/, 'printable ASCII without spaces or "+"')
+          .optional(),
+        /** How often `pgwarden up` seals (0: never). */
+        sealIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
+        /** Rows per sealing transaction and checkpoint. */
+        batchSize: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+        /** A directory witness (write-once storage mounted from elsewhere) that keeps every checkpoint. */
+        witnessDir: z.string().min(1).optional(),
+        /** An HTTP witness (c2sp.org/tlog-witness add-checkpoint endpoint). */
+        witnessUrl: z.string().url().optional(),
+        /** Print each checkpoint to stdout as a witness (for log shippers). */
+        witnessStdout: flag.default(false),
+        /** The key-history verifier key to trust in `audit verify` (pin it outside the database). */
+        historyKey: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -73,4 +73,19 @@ auth:
   totpIssuer: pgwarden
   adminRole: admin
   adminRequiresMfa: true
+
+ledger:
+  # The tamper-evident ledger over the audit trail (advanced tier): docs/audit.md.
+  # Checkpoints are signed with Ed25519, and with ML-DSA-65 too when hybrid (chosen at set-up).
+  hybrid: true
+  # origin: pgwarden.ledger/<database>/<random>   (chosen once, at set-up)
+  # pgwarden up seals every sealIntervalMs (0: never), batchSize rows per checkpoint.
+  sealIntervalMs: 5000
+  batchSize: 10000
+  # Witnesses that keep every checkpoint outside the database.
+  # witnessDir: /mnt/worm/pgwarden-witness
+  # witnessUrl: https://witness.example/add-checkpoint
+  witnessStdout: false
+  # The key-history verifier key printed by "pgwarden audit keys"; pin it for "audit verify".
+  # historyKey: <vkey>
 `;

@@ -77,7 +77,12 @@ describe('sealing', () => {
     expect(parseCheckpoint(note.text).size).toBe(result.treeSize);
     expect(note.signatures).toHaveLength(2);
     const report = await verifyLedger(admin, { masterKey });
-    expect(report).toMatchObject({ status: 'ok', treeSize: result.treeSize, verifiedSize: result.treeSize, findings: [] });
+    expect(report).toMatchObject({
+      status: 'ok',
+      treeSize: result.treeSize,
+      verifiedSize: result.treeSize,
+      findings: [],
+    });
     expect(report.keyTrust).toBe('master-key');
   });
 
@@ -172,7 +177,10 @@ describe('tampering, found with its position', () => {
   it('finds a payload edit at its exact position [A-04]', async () => {
     const c = await fresh();
     const position = await positionOf(c, 500);
-    await tamper(c, `update audit.row_changes set new_data = jsonb_set(new_data, '{body}', '"edited"') where new_data->>'id' = '500'`);
+    await tamper(
+      c,
+      `update audit.row_changes set new_data = jsonb_set(new_data, '{body}', '"edited"') where new_data->>'id' = '500'`,
+    );
     const report = await verifyLedger(c, { masterKey });
     expect(report.status).toBe('tampered');
     expect(report.firstBadPosition).toBe(position);
@@ -185,11 +193,17 @@ describe('tampering, found with its position', () => {
   });
 
   it.each([
-    ['the timestamp', `update audit.row_changes set recorded_at = recorded_at + interval '1 microsecond' where new_data->>'id' = '42'`],
+    [
+      'the timestamp',
+      `update audit.row_changes set recorded_at = recorded_at + interval '1 microsecond' where new_data->>'id' = '42'`,
+    ],
     ['the actor', `update audit.row_changes set actor_sub = 'someone-else' where new_data->>'id' = '42'`],
     ['the table name', `update audit.row_changes set table_name = 'other' where new_data->>'id' = '42'`],
     ['the database role', `update audit.row_changes set db_role = 'pgw_auditor' where new_data->>'id' = '42'`],
-    ['the transaction id', `update audit.row_changes set txid = (txid::text::bigint + 1)::text::xid8 where new_data->>'id' = '42'`],
+    [
+      'the transaction id',
+      `update audit.row_changes set txid = (txid::text::bigint + 1)::text::xid8 where new_data->>'id' = '42'`,
+    ],
   ])('finds an edit of %s alone [A-05]', async (_what, sql) => {
     const c = await fresh();
     const position = await positionOf(c, 42);
@@ -223,7 +237,9 @@ describe('tampering, found with its position', () => {
       c,
       `update ledger.entries set position = 1000000000 where position = $1;
        update ledger.entries set position = $1 where position = $2;
-       update ledger.entries set position = $2 where position = 1000000000`.replace(/\$1/g, String(a)).replace(/\$2/g, String(b)),
+       update ledger.entries set position = $2 where position = 1000000000`
+        .replace(/\$1/g, String(a))
+        .replace(/\$2/g, String(b)),
     );
     const report = await verifyLedger(c, {});
     expect(report.status).toBe('tampered');
@@ -240,7 +256,9 @@ describe('tampering, found with its position', () => {
     );
     await sealLedger(c, { masterKey });
     const report = await verifyLedger(c, {});
-    expect(report.findings).toEqual([expect.objectContaining({ kind: 'inserted', position: null, source: 'row_change' })]);
+    expect(report.findings).toEqual([
+      expect.objectContaining({ kind: 'inserted', position: null, source: 'row_change' }),
+    ]);
   });
 
   it('finds a forged ledger entry with a correctly computed hash at the position it was slipped in [A-08]', async () => {
@@ -260,8 +278,12 @@ describe('tampering, found with its position', () => {
       )
     ).rows[0];
     const { leafTextSql, leafHashOfText } = await import('../../src/audit/ledger/index.js');
-    const leaf = (await c.query(`select ${leafTextSql(LedgerSource.rowChange, 'r')} as t from audit.row_changes r where r.id = $1`, [forged.id]))
-      .rows[0].t as string;
+    const leaf = (
+      await c.query(
+        `select ${leafTextSql(LedgerSource.rowChange, 'r')} as t from audit.row_changes r where r.id = $1`,
+        [forged.id],
+      )
+    ).rows[0].t as string;
     await tamper(
       c,
       `insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash) values ($1, 1, $2, $3, $4, $5)`,
@@ -279,8 +301,14 @@ describe('tampering, found with its position', () => {
     const trusted = (await c.query(`select note from ledger.checkpoints order by tree_size desc limit 1`)).rows[0].note;
     const keep = sealedSize - 5;
     // The attacker removes the last five entries, their rows, the checkpoints that cover them, and winds the state back.
-    await tamper(c, `delete from audit.row_changes r using ledger.entries l where l.source = 1 and l.source_id = r.id and l.position >= ${keep}`);
-    await tamper(c, `delete from logs.notification_log e using ledger.entries l where l.source = 2 and l.source_id = e.id and l.position >= ${keep}`);
+    await tamper(
+      c,
+      `delete from audit.row_changes r using ledger.entries l where l.source = 1 and l.source_id = r.id and l.position >= ${keep}`,
+    );
+    await tamper(
+      c,
+      `delete from logs.notification_log e using ledger.entries l where l.source = 2 and l.source_id = e.id and l.position >= ${keep}`,
+    );
     await tamper(c, `delete from ledger.entries where position >= ${keep}`);
     await tamper(c, `delete from ledger.checkpoints where tree_size > ${keep}`);
     await tamper(c, `update ledger.state set tree_size = ${keep}`);
@@ -290,7 +318,10 @@ describe('tampering, found with its position', () => {
 
     // Entries past the newest checkpoint (its note deleted) are "unverified beyond", not OK.
     const d = await fresh();
-    const covered = Number((await d.query(`select max(tree_size) as s from ledger.checkpoints where tree_size < $1`, [sealedSize])).rows[0].s);
+    const covered = Number(
+      (await d.query(`select max(tree_size) as s from ledger.checkpoints where tree_size < $1`, [sealedSize])).rows[0]
+        .s,
+    );
     await tamper(d, `delete from ledger.checkpoints where tree_size > ${covered}`);
     const report = await verifyLedger(d, {});
     expect(report).toMatchObject({ status: 'unverified', verifiedSize: covered, treeSize: sealedSize });
@@ -299,12 +330,20 @@ describe('tampering, found with its position', () => {
   it('finds a full rewrite of rows and stored hashes by the signed checkpoints it cannot forge', async () => {
     const c = await fresh();
     const position = await positionOf(c, 123);
-    await tamper(c, `update audit.row_changes set new_data = jsonb_set(new_data, '{body}', '"rewritten"') where new_data->>'id' = '123'`);
+    await tamper(
+      c,
+      `update audit.row_changes set new_data = jsonb_set(new_data, '{body}', '"rewritten"') where new_data->>'id' = '123'`,
+    );
     const { leafTextSql, leafHashOfText } = await import('../../src/audit/ledger/index.js');
     const leaf = (
-      await c.query(`select ${leafTextSql(LedgerSource.rowChange, 'r')} as t from audit.row_changes r where r.new_data->>'id' = '123'`)
+      await c.query(
+        `select ${leafTextSql(LedgerSource.rowChange, 'r')} as t from audit.row_changes r where r.new_data->>'id' = '123'`,
+      )
     ).rows[0].t as string;
-    await tamper(c, `update ledger.entries set leaf_hash = $1 where position = $2`, [Buffer.from(leafHashOfText(leaf)), position]);
+    await tamper(c, `update ledger.entries set leaf_hash = $1 where position = $2`, [
+      Buffer.from(leafHashOfText(leaf)),
+      position,
+    ]);
     const report = await verifyLedger(c, {});
     expect(report.status).toBe('tampered');
     const rewrite = report.findings.find((f) => f.kind === 'rewritten')!;
@@ -314,14 +353,19 @@ describe('tampering, found with its position', () => {
 
   it('refuses a stored checkpoint whose note was edited', async () => {
     const c = await fresh();
-    await tamper(c, `update ledger.checkpoints set note = replace(note, '\n' || tree_size || '\n', '\n' || (tree_size + 1) || '\n') where tree_size = (select min(tree_size) from ledger.checkpoints)`);
+    await tamper(
+      c,
+      `update ledger.checkpoints set note = replace(note, '\n' || tree_size || '\n', '\n' || (tree_size + 1) || '\n') where tree_size = (select min(tree_size) from ledger.checkpoints)`,
+    );
     const report = await verifyLedger(c, {});
     expect(report.findings).toContainEqual(expect.objectContaining({ kind: 'forged_checkpoint' }));
   });
 
   it('gives the same result under other TimeZone, DateStyle and extra_float_digits settings [A-19]', async () => {
     const c = await fresh();
-    await c.query(`set timezone = 'Pacific/Chatham'; set datestyle = 'SQL, DMY'; set extra_float_digits = 3; set intervalstyle = 'iso_8601'`);
+    await c.query(
+      `set timezone = 'Pacific/Chatham'; set datestyle = 'SQL, DMY'; set extra_float_digits = 3; set intervalstyle = 'iso_8601'`,
+    );
     const report = await verifyLedger(c, {});
     expect(report).toMatchObject({ status: 'ok', treeSize: sealedSize });
     void db;

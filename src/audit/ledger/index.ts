@@ -28,3 +28,13 @@ export {
 } from './keys.js';
 export { sealLedger, type SealOptions, type SealResult } from './sealer.js';
 export { type LedgerFinding, type VerifyOptions, type VerifyReport, verifyLedger } from './verifier.js';
+export {
+  bundleLeafHash,
+  bundleProvesLeaf,
+  type ConsistencyBundle,
+  type InclusionBundle,
+  type ProofCheck,
+  proveConsistency,
+  proveEntry,
+  verifyProofBundle,
+} from './proofs.js';

@@ -70,7 +70,8 @@ export async function initLedger(
       return { origin: existing.rows[0].origin, created: false };
     }
     const db = (await client.query<{ d: string }>('select pg_catalog.current_database() as d')).rows[0]?.d ?? 'db';
-    const origin = options.origin ?? `pgwarden.ledger/${db.replace(/[^!-~]|\+/g, '_')}/${randomBytes(4).toString('hex')}`;
+    const origin =
+      options.origin ?? `pgwarden.ledger/${db.replace(/[^!-~]|\+/g, '_')}/${randomBytes(4).toString('hex')}`;
     const keys = [generateNoteKey(origin, 'ed25519')];
     if (options.hybrid ?? true) keys.push(generateNoteKey(origin, 'ml-dsa-65'));
     const history = appendKeyChanges(
@@ -148,7 +149,8 @@ export async function openLedgerSigners(client: pg.ClientBase, masterKey: Master
   const active = activeVkeys(history);
   const signers: NoteKey[] = [];
   for (const row of rows) {
-    if (!active.has(row.vkey)) throw keysError(`signing key ${row.vkey.split('+').slice(0, 2).join('+')} is not in the key history`);
+    if (!active.has(row.vkey))
+      throw keysError(`signing key ${row.vkey.split('+').slice(0, 2).join('+')} is not in the key history`);
     try {
       signers.push(openNoteKey(box, row.vkey, row.private_sealed));
     } catch (err) {
@@ -177,7 +179,9 @@ export async function rotateLedgerKeys(
   try {
     await client.query('lock table ledger.state in exclusive mode');
     const current = await openLedgerSigners(client, options.masterKey);
-    const size = Number((await client.query<{ s: string }>('select tree_size::text as s from ledger.state')).rows[0]?.s);
+    const size = Number(
+      (await client.query<{ s: string }>('select tree_size::text as s from ledger.state')).rows[0]?.s,
+    );
     const from = size + 1;
     const fresh = current.signers.map((k) => generateNoteKey(current.origin, k.algorithm));
     const changes: KeyChange[] = [

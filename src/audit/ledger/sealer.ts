@@ -99,7 +99,9 @@ async function sealBatch(
 ): Promise<{ sealed: number; treeSize: number }> {
   await client.query('begin isolation level repeatable read');
   try {
-    await client.query(`select pg_catalog.set_config('lock_timeout', $1, true)`, [`${options.lockTimeoutMs}ms`]);
+    // SET, not set_config(): a SELECT here would take the REPEATABLE READ snapshot before the
+    // lock is granted, and the batch would then read the state as it was before the last sealer.
+    await client.query(`set local lock_timeout = '${Math.max(1, Math.trunc(options.lockTimeoutMs))}ms'`);
     try {
       await client.query('lock table ledger.state in exclusive mode');
     } catch (err) {
@@ -122,19 +124,22 @@ async function sealBatch(
     if (!state) throw notInitialised();
     const horizon = (await client.query<{ h: string }>('select pg_snapshot_xmin(pg_current_snapshot())::text as h'))
       .rows[0]!.h;
-    const rows = (await client.query<SourceRow>(batchSql(), [
-      ...lowerBound(LedgerSource.rowChange, state),
-      ...lowerBound(LedgerSource.securityEvent, state),
-      horizon,
-      options.batchSize,
-    ])).rows;
+    const rows = (
+      await client.query<SourceRow>(batchSql(), [
+        ...lowerBound(LedgerSource.rowChange, state),
+        ...lowerBound(LedgerSource.securityEvent, state),
+        horizon,
+        options.batchSize,
+      ])
+    ).rows;
     const size = Number(state.tree_size);
     if (rows.length === 0) {
       await client.query('commit');
       return { sealed: 0, treeSize: size };
     }
     const range = CompactRange.fromJSON(state.compact_range);
-    if (range.size !== size) throw new PgwardenError(ErrorCodes.LEDGER_TAMPERED, 'the ledger state does not match its tree size');
+    if (range.size !== size)
+      throw new PgwardenError(ErrorCodes.LEDGER_TAMPERED, 'the ledger state does not match its tree size');
     const hashes: string[] = [];
     for (const row of rows) {
       const hash = leafHashOfText(row.leaf);
@@ -270,5 +275,8 @@ async function proofFrom(client: pg.ClientBase, oldSize: number, newSize: number
     'select leaf_hash as h from ledger.entries where position >= $1 and position < $2 order by position',
     [oldSize, newSize],
   );
-  return consistencyProofFrom({ size: old.size, hashes: old.hashes }, leaves.rows.map((r) => new Uint8Array(r.h)));
+  return consistencyProofFrom(
+    { size: old.size, hashes: old.hashes },
+    leaves.rows.map((r) => new Uint8Array(r.h)),
+  );
 }

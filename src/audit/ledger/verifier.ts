@@ -145,19 +145,29 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
       try {
         const checkpoint = verifyCheckpoint(row.note, policy);
         if (checkpoint.size !== size || !hashesEqual(checkpoint.root, row.root)) {
-          add({ kind: 'forged_checkpoint', position: size, detail: 'the stored size or root differs from the signed note' });
+          add({
+            kind: 'forged_checkpoint',
+            position: size,
+            detail: 'the stored size or root differs from the signed note',
+          });
           continue;
         }
         heads.set(size, checkpoint);
       } catch (err) {
-        add({ kind: 'forged_checkpoint', position: size, detail: `checkpoint at size ${size} does not verify: ${(err as Error).message}` });
+        add({
+          kind: 'forged_checkpoint',
+          position: size,
+          detail: `checkpoint at size ${size} does not verify: ${(err as Error).message}`,
+        });
       }
     }
     let trusted: VerifiedCheckpoint | null = null;
     if (options.trustedCheckpoint !== undefined) trusted = verifyCheckpoint(options.trustedCheckpoint, policy);
 
     const state = (
-      await client.query<{ tree_size: string; compact_range: unknown }>('select tree_size::text, compact_range from ledger.state')
+      await client.query<{ tree_size: string; compact_range: unknown }>(
+        'select tree_size::text, compact_range from ledger.state',
+      )
     ).rows[0];
     const archivedRanges = await loadArchivedRanges(client);
 
@@ -168,7 +178,6 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
     let rows = 0;
     let archived = 0;
     let verifiedSize = 0;
-    let lastGood = 0;
     let rewriteFound = false;
     const compare = (size: number, c: VerifiedCheckpoint, what: string) => {
       if (rewriteFound) return;
@@ -210,9 +219,7 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
       keyBack1 = key;
     };
     for (;;) {
-      const page = (
-        await client.query<EntryRow>(entriesSql(), [expected, pageSize])
-      ).rows;
+      const page = (await client.query<EntryRow>(entriesSql(), [expected, pageSize])).rows;
       if (page.length === 0) break;
       for (const e of page) {
         const position = Number(e.position);
@@ -393,8 +400,9 @@ interface ArchivedRange {
 }
 
 async function loadArchivedRanges(client: pg.ClientBase): Promise<ArchivedRange[]> {
-  const exists = (await client.query<{ r: string | null }>(`select pg_catalog.to_regclass('audit.archived_partitions')::text as r`))
-    .rows[0]?.r;
+  const exists = (
+    await client.query<{ r: string | null }>(`select pg_catalog.to_regclass('audit.archived_partitions')::text as r`)
+  ).rows[0]?.r;
   if (!exists) return [];
   const { rows } = await client.query<{ f: string; t: string }>(
     `select (extract(epoch from range_from) * 1000000)::bigint::text as f, (extract(epoch from range_to) * 1000000)::bigint::text as t
