@@ -28,7 +28,14 @@ create table audit.row_changes (
   session_user_name  text        not null default session_user,
   client_addr        inet        default pg_catalog.inet_client_addr(),
   application_name   text        default pg_catalog.current_setting('application_name', true),
-  primary key (id, recorded_at)
+  primary key (id, recorded_at),
+  -- One encoding per value in the ledger's leaves: data is an object or NULL (never JSON null),
+  -- changed_columns a plain 1-based array, times finite.
+  check (old_data is null or pg_catalog.jsonb_typeof(old_data) = 'object'),
+  check (new_data is null or pg_catalog.jsonb_typeof(new_data) = 'object'),
+  check (changed_columns is null or pg_catalog.cardinality(changed_columns) = 0
+         or (pg_catalog.array_lower(changed_columns, 1) = 1 and pg_catalog.array_ndims(changed_columns) = 1)),
+  check (pg_catalog.isfinite(recorded_at))
 ) partition by range (recorded_at);
 alter table audit.row_changes owner to {{role:owner}};
 create index row_changes_record_idx on audit.row_changes (table_oid, record_id, recorded_at);
@@ -59,6 +66,9 @@ comment on table audit.audited_tables is 'pgwarden: tables whose row changes are
 -- Refuses any change to an audit row, and TRUNCATE of the table or a partition.
 create function audit._refuse_change() returns trigger
 language plpgsql
+-- security definer only so every trigger function on pgwarden's tables is one (R-19): it
+-- reads nothing and only raises or checks NEW.
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -118,6 +128,10 @@ begin
     v_from := (v_start + pg_catalog.make_interval(months => i))::date;
     v_name := 'row_changes_y' || pg_catalog.to_char(v_from, 'YYYY"m"MM');
     continue when pg_catalog.to_regclass('audit.' || pg_catalog.quote_ident(v_name)) is not null;
+    -- Rows of that month already sit in the default partition (written before the month's
+    -- partition existed): they cannot move (append-only), so the month stays in the default.
+    continue when exists (select 1 from audit.row_changes_default
+                           where recorded_at >= v_from and recorded_at < (v_from + interval '1 month'));
     execute pg_catalog.format('create table audit.%I partition of audit.row_changes for values from (%L) to (%L)',
                               v_name, v_from, (v_from + interval '1 month')::date);
     perform audit._seal(('audit.' || pg_catalog.quote_ident(v_name))::regclass);

@@ -11,5 +11,6 @@ grant execute on function
   audit.enable(regclass, text[], text[]),
   audit.disable(regclass),
   audit._register(regclass, text[], text[], boolean),
-  audit._capture()
+  audit._capture(),
+  audit.ensure_partitions(integer)
 to {{role:security_admin}};

@@ -11,11 +11,18 @@
 alter table logs.notification_log add column if not exists txid xid8 not null default '0';
 alter table logs.notification_log alter column txid set default pg_catalog.pg_current_xact_id();
 create index if not exists notification_log_txid_idx on logs.notification_log (txid, id);
+-- The table survives an uninstall (retained), so a reinstall finds the constraint already there.
+alter table logs.notification_log drop constraint if exists notification_log_occurred_at_finite;
+alter table logs.notification_log add constraint notification_log_occurred_at_finite
+  check (pg_catalog.isfinite(occurred_at));
 comment on column logs.notification_log.txid is
   'the writing transaction (pg_current_xact_id()); orders events for the ledger sealer';
 
-create function logs._refuse_change() returns trigger
+create or replace function logs._refuse_change() returns trigger
 language plpgsql
+-- security definer only so every trigger function on pgwarden's tables is one (R-19): it
+-- reads nothing and only raises or checks NEW.
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -26,11 +33,11 @@ end
 $$;
 revoke all on function logs._refuse_change() from public;
 
-create trigger notification_log_no_update before update on logs.notification_log
+create or replace trigger notification_log_no_update before update on logs.notification_log
   for each row execute function logs._refuse_change();
-create trigger notification_log_no_delete before delete on logs.notification_log
+create or replace trigger notification_log_no_delete before delete on logs.notification_log
   for each row execute function logs._refuse_change();
-create trigger notification_log_no_truncate before truncate on logs.notification_log
+create or replace trigger notification_log_no_truncate before truncate on logs.notification_log
   for each statement execute function logs._refuse_change();
 
 revoke update, delete, truncate on logs.notification_log from {{role:owner}};

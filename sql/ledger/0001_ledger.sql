@@ -100,6 +100,9 @@ comment on table ledger.state is 'pgwarden: the ledger sealer''s cursor and Merk
 
 create function ledger._refuse_change() returns trigger
 language plpgsql
+-- security definer only so every trigger function on pgwarden's tables is one (R-19): it
+-- reads nothing and only raises or checks NEW.
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -113,6 +116,9 @@ revoke all on function ledger._refuse_change() from public;
 -- The cursor and the tree only move forward; the origin never changes.
 create function ledger._state_forward() returns trigger
 language plpgsql
+-- security definer only so every trigger function on pgwarden's tables is one (R-19): it
+-- reads nothing and only raises or checks NEW.
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -140,9 +146,14 @@ create trigger receipts_no_update before update on ledger.witness_receipts for e
 create trigger receipts_no_delete before delete on ledger.witness_receipts for each row execute function ledger._refuse_change();
 create trigger key_history_no_update before update on ledger.key_history for each row execute function ledger._refuse_change();
 create trigger key_history_no_delete before delete on ledger.key_history for each row execute function ledger._refuse_change();
+create trigger key_history_no_truncate before truncate on ledger.key_history for each statement execute function ledger._refuse_change();
+create trigger receipts_no_truncate before truncate on ledger.witness_receipts for each statement execute function ledger._refuse_change();
+create trigger signing_keys_no_delete before delete on ledger.signing_keys for each row execute function ledger._refuse_change();
+create trigger signing_keys_no_truncate before truncate on ledger.signing_keys for each statement execute function ledger._refuse_change();
 revoke update, delete, truncate on ledger.entries, ledger.checkpoints, ledger.witness_receipts, ledger.key_history
   from {{role:owner}};
-revoke delete, truncate on ledger.state from {{role:owner}};
+revoke update, delete, truncate on ledger.state from {{role:owner}};
+revoke delete, truncate on ledger.signing_keys from {{role:owner}};
 
 -- Who may do what: security_admin runs the sealer (it reads the trail and appends to the
 -- ledger); auditor reads everything but the sealed private keys.

@@ -7,6 +7,8 @@ import { downCommand } from './commands/down.js';
 import { initCommand } from './commands/init.js';
 import { installCommand } from './commands/install.js';
 import * as auditCommands from './commands/audit.js';
+import * as ledgerCommands from './commands/ledger.js';
+import { auditExportCommand } from './commands/audit-export.js';
 import * as rbacCommands from './commands/rbac.js';
 import { rlsCli } from './commands/rls.js';
 import { contextKeyCommand, rotateJwtCommand } from './commands/keys.js';
@@ -131,6 +133,74 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .command('disable <table>')
     .description('stop capturing the row changes of a table; its records are kept')
     .action(auditAction('auditDisableCommand'));
+  audit
+    .command('retention')
+    .description('archive, check and drop the monthly audit partitions older than --keep-months')
+    .option('--keep-months <n>', 'whole months kept before the current one')
+    .option('--archive-dir <dir>', 'where the JSON-lines archives and their manifests go')
+    .option('--dry-run', 'list what would be archived')
+    .action(function (this: Command) {
+      run(auditCommands.auditRetentionCommand as Handler, this.optsWithGlobals());
+    });
+  // The tamper-evident ledger (src/cli/commands/ledger.ts); positionals join the flags.
+  const ledgerAction = (handler: Handler, key?: string) =>
+    function (this: Command, positional?: unknown) {
+      run(handler, { ...this.optsWithGlobals(), ...(key && positional !== undefined ? { [key]: positional } : {}) });
+    };
+  audit
+    .command('keys [action]')
+    .description('ledger checkpoint keys: init (set up), rotate, or show the keys and the history key to pin')
+    .action(ledgerAction(ledgerCommands.auditKeysCommand as Handler, 'action'));
+  audit
+    .command('seal')
+    .description('seal committed audit rows and security events into the ledger, sign and witness a checkpoint')
+    .option('--batch-size <n>', 'rows per transaction and checkpoint (default ledger.batchSize)')
+    .action(ledgerAction(ledgerCommands.auditSealCommand as Handler));
+  audit
+    .command('verify')
+    .description('recompute the ledger; report modified, deleted, inserted or reordered rows, truncation, rewrites')
+    .option(
+      '--trusted-checkpoint <file>',
+      'a signed checkpoint kept outside the database (default: the directory witness)',
+    )
+    .option('--history-key <vkey>', 'the pinned key-history verifier key (default ledger.historyKey)')
+    .option('--archive-dir <dir>', "retention's archives: rows found there count as archived, not deleted")
+    .action(ledgerAction(ledgerCommands.auditVerifyCommand as Handler));
+  audit
+    .command('prove [id]')
+    .description('print an inclusion proof of a sealed row (or --position N), or a consistency proof')
+    .option('--source <source>', 'row_change (default) or security_event')
+    .option('--position <n>', 'prove the entry at this ledger position')
+    .option('--consistency <old-size>', 'prove that the checkpoint of this size is a prefix of the newest')
+    .option('-o, --output <file>', 'write the proof to a file')
+    .action(ledgerAction(ledgerCommands.auditProveCommand as Handler, 'id'));
+  audit
+    .command('verify-proof <file>')
+    .description('check a proof offline: key history, checkpoint signatures, leaf and proof')
+    .option('--history-key <vkey>', 'the pinned key-history verifier key (default ledger.historyKey)')
+    .option('--origin <origin>', 'the log the proof must belong to')
+    .option('--unpinned', 'accept the key history the proof carries (prints a warning)')
+    .option('--record <file>', 'a JSON-lines record from `audit export` the proof must be about')
+    .option('--key-history <file>', 'the newest published key history (default: the directory witness copy)')
+    .action(ledgerAction(ledgerCommands.auditVerifyProofCommand as Handler, 'file'));
+  // Export to SIEMs (src/cli/commands/audit-export.ts); flags are checked there (PW423).
+  audit
+    .command('export')
+    .description('export sealed audit rows and security events with their ledger positions')
+    .option('--format <format>', 'jsonl (default), syslog (RFC 5424) or cef')
+    .option('--after <position>', 'only entries after this ledger position (the last one exported)')
+    .option('--limit <n>', 'at most this many records')
+    .option('-o, --output <file>', 'append to this file (mode 0600) instead of stdout')
+    .option('--syslog-host <host>', 'send to this syslog collector (format syslog, or cef inside syslog)')
+    .option('--syslog-port <port>', 'collector port (default 514, tls 6514)')
+    .option('--syslog-transport <transport>', 'tcp (default, RFC 6587 octet counting), udp or tls')
+    .option('--syslog-ca <file>', 'tls: PEM CA certificates to trust instead of the system ones')
+    .option('--syslog-facility <facility>', 'facility name or number (default local0)')
+    .option('--syslog-security-facility <facility>', 'facility of security events (default: --syslog-facility)')
+    .option('--syslog-hostname <name>', 'HOSTNAME field (default: this host name)')
+    .option('--syslog-max-bytes <n>', 'cut MSG to fit (default 2048 over udp, none otherwise)')
+    .option('--skip-archived', 'skip row changes archived by retention instead of stopping at them')
+    .action(action(auditExportCommand as Handler));
   // Row-level security (src/cli/commands/rls.ts). The positional argument
   // (a table, or views) reaches the handler as `target`.
   const rls = program.command('rls').description('row-level security: protect tables and views, plan/apply, status');

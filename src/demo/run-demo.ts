@@ -16,6 +16,7 @@ import {
 } from '../install/index.js';
 import { generateMasterKey } from '../auth/index.js';
 import { accessTour } from './access-tour.js';
+import { auditTour } from './audit-tour.js';
 import { identityTour } from './identity-tour.js';
 import { type DemoSection, section } from './report.js';
 
@@ -225,6 +226,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
   const masterKey = generateMasterKey();
   await identityTour(db, add, masterKey);
   await accessTour(db, roles, add, masterKey);
+  await auditTour(db, roles.owner, add, masterKey);
 
   add(
     await section('Uninstall keeps the security events', async (s) => {

@@ -231,6 +231,8 @@ export const ErrorCodes = {
   LEDGER_PROOF_FAILED: 'PW434',
   /** Another sealer holds the ledger lock, or the sealer was interrupted; nothing was half-sealed. */
   LEDGER_BUSY: 'PW435',
+  /** Transaction ids are behind the sealer's cursor (a logical restore into another cluster): sealing would skip rows, so it stops. */
+  LEDGER_XID_REWOUND: 'PW436',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

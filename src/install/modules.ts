@@ -31,7 +31,9 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
     requires: ['core', 'auth'],
     schemas: ['audit'],
     extensions: ['pgcrypto'],
-    superuserFor: [],
+    superuserFor: [
+      'recording DDL and privilege changes (GRANT, policies, RLS, SECURITY DEFINER, disabled triggers) needs event triggers, which only a superuser can create; installed without one, they are skipped: a superuser runs `select audit.ddl_capture_enable()` later, or rely on the server log or pgaudit',
+    ],
   },
   {
     name: 'ledger',

@@ -29,7 +29,11 @@ export async function preflight(
   if (plan.files.length === 0) return;
 
   const missing: string[] = [];
-  const needsRoles = plan.files.some((f) => f.privileged);
+  // Only the files that create roles need CREATEROLE; other privileged files (audit 0004's event
+  // triggers) skip what a non-superuser cannot do.
+  const needsRoles = plan.files.some(
+    (f) => f.privileged && f.version === 1 && (f.module === 'core' || f.module === 'auth'),
+  );
   if (needsRoles && !facts.superuser && !facts.createRole) {
     missing.push('CREATEROLE (to create the pgwarden group roles)');
   }

@@ -70,6 +70,19 @@ async function runUninstall(client: pg.ClientBase, options: UninstallOptions): P
     )
   ).rows.map((r) => r.nspname);
   const retained = options.purge ? [] : await readRetainedTables(client);
+  // The row-change trail lives in the audit schema, which uninstall removes: refuse to delete
+  // audit records unless the caller asked for a purge (archive or export them first).
+  if (!options.purge && schemas.includes('audit')) {
+    const { rows } = await client.query<{ n: string }>(
+      `select pg_catalog.count(*)::text as n from (select 1 from audit.row_changes limit 1000000) r`,
+    );
+    const count = Number(rows[0]?.n ?? 0);
+    if (count > 0) {
+      throw new PgwardenError(ErrorCodes.INSTALL_PURGE_UNCONFIRMED, `uninstall would delete ${count} audit record(s)`, {
+        hint: 'archive them first (`pgwarden audit retention`, `pgwarden audit export`), or uninstall with --purge --yes',
+      });
+    }
+  }
   const foreign = await foreignObjectsIn(client, schemas, roles.owner, retained);
   if (foreign.length > 0) {
     throw new PgwardenError(

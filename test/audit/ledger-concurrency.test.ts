@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateMasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
 import { DirectoryWitness, openKeyHistory, parseVerifierKey } from '../../src/audit/checkpoint/index.js';
-import { historyKey, initLedger, sealLedger, verifyLedger } from '../../src/audit/ledger/index.js';
+import { historyKey, initLedger, sealLedger, startSealerService, verifyLedger } from '../../src/audit/ledger/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { installedDatabase } from '../helpers/db.js';
 
@@ -130,7 +130,7 @@ describe('sealing while writers run', () => {
     expect((await admin.query(`select count(*)::text as n from ledger.entries`)).rows[0].n).toBe(before);
     const after = await sealLedger(admin, { masterKey });
     expect(after.sealed).toBe(20);
-    expect(await verifyLedger(admin, {})).toMatchObject({ status: 'ok' });
+    expect(await verifyLedger(admin, { masterKey })).toMatchObject({ status: 'ok' });
   });
 });
 
@@ -145,6 +145,7 @@ describe('witnesses', () => {
       );
       const witness = new DirectoryWitness({
         dir,
+        name: 'directory',
         logs: [{ origin, logKeys: history, require: ['ed25519', 'ml-dsa-65'] }],
       });
       const first = await sealLedger(admin, { masterKey, witnesses: [witness] });
@@ -157,10 +158,49 @@ describe('witnesses', () => {
       const receipts = (await admin.query(`select tree_size::int, accepted from ledger.witness_receipts order by id`))
         .rows;
       expect(receipts.at(-1)).toEqual({ tree_size: second.treeSize, accepted: true });
-      expect(await verifyLedger(admin, { trustedCheckpoint: held! })).toMatchObject({ status: 'ok' });
+      expect(await verifyLedger(admin, { masterKey, trustedCheckpoint: held! })).toMatchObject({ status: 'ok' });
+      // A receipt forged in the database does not stop the next checkpoint reaching the witness.
+      await admin.query(`update public.acct set balance = balance + 1 where id = 4`);
+      await admin.query(
+        `insert into ledger.witness_receipts (tree_size, witness, accepted) values ($1, 'directory', true)`,
+        [second.treeSize + 1],
+      );
+      const third = await sealLedger(admin, { masterKey, witnesses: [witness] });
+      expect(third.witnesses).toEqual([expect.objectContaining({ accepted: true, size: third.treeSize })]);
+      expect(await witness.latest(origin)).toContain(`\n${third.treeSize}\n`);
       void readFile;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the sealer service', () => {
+  it('seals on its timer off the write path, survives a killed connection, and stops cleanly [F-02]', async () => {
+    const logged: { kind?: string }[] = [];
+    const log = { info: (o: object) => logged.push(o), warn: (o: object) => logged.push(o) };
+    const service = startSealerService({ connection: db, masterKey, intervalMs: 50, log });
+    try {
+      await admin.query(`update public.acct set balance = balance + 1 where id = 1`);
+      const sealedAll = async () =>
+        (
+          await admin.query(`select count(*)::int as n from audit.row_changes r where not exists
+           (select 1 from ledger.entries l where l.source = 1 and l.source_id = r.id)`)
+        ).rows[0].n === 0;
+      for (let i = 0; i < 100 && !(await sealedAll()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await sealedAll()).toBe(true);
+      // Kill its connection: the next tick reconnects and keeps sealing.
+      await admin.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgwarden-sealer'`,
+      );
+      await admin.query(`update public.acct set balance = balance + 1 where id = 2`);
+      for (let i = 0; i < 100 && !(await sealedAll()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await sealedAll()).toBe(true);
+      expect(service.last).not.toBeNull();
+    } finally {
+      await service.close();
+    }
+    expect(logged.some((l) => l.kind === 'ledger-sealed')).toBe(true);
+    expect((await verifyLedger(admin, { masterKey })).status).toBe('ok');
   });
 });

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateMasterKey, type MasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { parseCheckpoint, parseNote } from '../../src/audit/checkpoint/index.js';
-import { initLedger, leafColumns, LedgerSource, sealLedger, verifyLedger } from '../../src/audit/ledger/index.js';
+import {
+  initLedger,
+  leafColumns,
+  LedgerSource,
+  rotateLedgerKeys,
+  sealLedger,
+  verifyLedger,
+} from '../../src/audit/ledger/index.js';
 import { installedDatabase } from '../helpers/db.js';
 
 // The ledger (sql/ledger + src/audit/ledger) against fresh clones: sealing order, crash safety,
@@ -94,7 +101,7 @@ describe('sealing', () => {
     await admin.query(`insert into public.notes (id, body) values (1001, 'kept')`);
     const after = await sealLedger(admin, { masterKey });
     expect(after.treeSize).toBe(before + 1);
-    expect((await verifyLedger(admin, {})).status).toBe('ok');
+    expect((await verifyLedger(admin, { masterKey })).status).toBe('ok');
   });
 
   it('never seals past a transaction still in flight, and seals it in order once it commits', async () => {
@@ -122,6 +129,14 @@ describe('sealing', () => {
     }
   });
 
+  it('hashes a leaf text exactly as RFC 6962 hashes its UTF-8 bytes', async () => {
+    const { leafHash } = await import('../../src/audit/merkle/index.js');
+    const { leafHashOfText } = await import('../../src/audit/ledger/index.js');
+    for (const text of ['', '["pgwarden.row/1", 1]', 'é ✓ 𝄞 "\\u0000"']) {
+      expect(Buffer.from(leafHashOfText(text))).toEqual(Buffer.from(leafHash(Buffer.from(text, 'utf8'))));
+    }
+  });
+
   it('covers every column of both source tables in the leaf encoding [A-05]', async () => {
     for (const [source, table] of [
       [LedgerSource.rowChange, 'audit.row_changes'],
@@ -135,6 +150,17 @@ describe('sealing', () => {
       ).rows.map((r) => r.attname);
       expect([...leafColumns[source]].sort()).toEqual([...columns].sort());
     }
+  });
+
+  it('stops, sealing nothing, when transaction ids are behind its cursor (a restore into another cluster)', async () => {
+    await admin.query(`begin; set local session_replication_role = replica;
+      update ledger.state set cursor_txid = '9000000000'; commit`);
+    await admin.query(`insert into public.notes (id, body) values (3000, 'after restore')`);
+    const err = await sealLedger(admin, { masterKey }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'PW436' });
+    await admin.query(`begin; set local session_replication_role = replica;
+      update ledger.state set cursor_txid = (select max(txid) from ledger.entries); commit`);
+    expect((await sealLedger(admin, { masterKey })).sealed).toBe(1);
   });
 
   it('refuses a second sealer while one holds the lock, sealing nothing twice', async () => {
@@ -208,7 +234,7 @@ describe('tampering, found with its position', () => {
     const c = await fresh();
     const position = await positionOf(c, 42);
     await tamper(c, sql);
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.status).toBe('tampered');
     expect(report.findings).toContainEqual(expect.objectContaining({ kind: 'modified', position }));
     expect(report.firstBadPosition).toBe(position);
@@ -218,7 +244,7 @@ describe('tampering, found with its position', () => {
     const c = await fresh();
     const id = (await c.query(`select min(id)::text as id from logs.notification_log`)).rows[0].id;
     await tamper(c, `update logs.notification_log set severity = 'debug' where id = $1`, [id]);
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.findings).toEqual([expect.objectContaining({ kind: 'modified', source: 'security_event', id })]);
   });
 
@@ -226,7 +252,7 @@ describe('tampering, found with its position', () => {
     const c = await fresh();
     const position = await positionOf(c, 300);
     await tamper(c, `delete from audit.row_changes where new_data->>'id' = '300'`);
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.findings).toEqual([expect.objectContaining({ kind: 'deleted', position })]);
   });
 
@@ -241,7 +267,7 @@ describe('tampering, found with its position', () => {
         .replace(/\$1/g, String(a))
         .replace(/\$2/g, String(b)),
     );
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.status).toBe('tampered');
     expect(report.findings.filter((f) => f.kind === 'reordered').map((f) => f.position)).toEqual([a, b]);
     expect(report.findings.find((f) => f.kind === 'rewritten')).toBeDefined();
@@ -255,7 +281,7 @@ describe('tampering, found with its position', () => {
        values ('3', 'public.notes'::regclass, 'public', 'notes', 'INSERT', '{"id": 9999}', 'postgres')`,
     );
     await sealLedger(c, { masterKey });
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.findings).toEqual([
       expect.objectContaining({ kind: 'inserted', position: null, source: 'row_change' }),
     ]);
@@ -289,7 +315,7 @@ describe('tampering, found with its position', () => {
       `insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash) values ($1, 1, $2, $3, $4, $5)`,
       [at, forged.id, forged.txid, forged.recorded_at, Buffer.from(leafHashOfText(leaf))],
     );
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.status).toBe('tampered');
     expect(report.firstBadPosition).toBeLessThanOrEqual(at);
     expect(report.findings.find((f) => f.kind === 'rewritten')).toMatchObject({ position: expect.any(Number) });
@@ -312,7 +338,7 @@ describe('tampering, found with its position', () => {
     await tamper(c, `delete from ledger.entries where position >= ${keep}`);
     await tamper(c, `delete from ledger.checkpoints where tree_size > ${keep}`);
     await tamper(c, `update ledger.state set tree_size = ${keep}`);
-    const withTrust = await verifyLedger(c, { trustedCheckpoint: trusted });
+    const withTrust = await verifyLedger(c, { masterKey, trustedCheckpoint: trusted });
     expect(withTrust.status).toBe('tampered');
     expect(withTrust.findings).toContainEqual(expect.objectContaining({ kind: 'truncated', position: keep }));
 
@@ -323,7 +349,7 @@ describe('tampering, found with its position', () => {
         .s,
     );
     await tamper(d, `delete from ledger.checkpoints where tree_size > ${covered}`);
-    const report = await verifyLedger(d, {});
+    const report = await verifyLedger(d, { masterKey });
     expect(report).toMatchObject({ status: 'unverified', verifiedSize: covered, treeSize: sealedSize });
   });
 
@@ -344,7 +370,7 @@ describe('tampering, found with its position', () => {
       Buffer.from(leafHashOfText(leaf)),
       position,
     ]);
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.status).toBe('tampered');
     const rewrite = report.findings.find((f) => f.kind === 'rewritten')!;
     expect(rewrite.from!).toBeLessThanOrEqual(position);
@@ -357,7 +383,7 @@ describe('tampering, found with its position', () => {
       c,
       `update ledger.checkpoints set note = replace(note, '\n' || tree_size || '\n', '\n' || (tree_size + 1) || '\n') where tree_size = (select min(tree_size) from ledger.checkpoints)`,
     );
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report.findings).toContainEqual(expect.objectContaining({ kind: 'forged_checkpoint' }));
   });
 
@@ -366,8 +392,117 @@ describe('tampering, found with its position', () => {
     await c.query(
       `set timezone = 'Pacific/Chatham'; set datestyle = 'SQL, DMY'; set extra_float_digits = 3; set intervalstyle = 'iso_8601'`,
     );
-    const report = await verifyLedger(c, {});
+    const report = await verifyLedger(c, { masterKey });
     expect(report).toMatchObject({ status: 'ok', treeSize: sealedSize });
     void db;
+  });
+});
+
+describe('attacks on the sealer and the verifier themselves', () => {
+  const opened: pg.Client[] = [];
+  afterAll(async () => {
+    for (const c of opened) await c.end();
+  });
+  async function sealed(rows = 60): Promise<{ c: pg.Client; db: ConnectionConfig }> {
+    const { admin: c, db } = await ledgerDb(rows);
+    opened.push(c);
+    await sealLedger(c, { masterKey, batchSize: 25 });
+    return { c, db };
+  }
+
+  it('refuses to sign over a Merkle frontier edited in ledger.state', async () => {
+    const { c } = await sealed();
+    const state = (await c.query(`select compact_range from ledger.state`)).rows[0].compact_range;
+    const forged = { ...state, hashes: state.hashes.map(() => Buffer.alloc(32, 7).toString('base64')) };
+    await tamper(c, `update ledger.state set compact_range = $1`, [JSON.stringify(forged)]);
+    await c.query(`insert into public.notes (id, body) values (5000, 'next')`);
+    const err = await sealLedger(c, { masterKey }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'PW431' });
+    expect(
+      (
+        await c.query(
+          `select count(*)::int as n from ledger.entries where position >= (select max(tree_size) from ledger.checkpoints)`,
+        )
+      ).rows[0].n,
+    ).toBe(0);
+  });
+
+  it('refuses a key history rolled back to an older version [A-16]', async () => {
+    const { c } = await sealed();
+    await rotateLedgerKeys(c, { masterKey });
+    const v1 = (await c.query(`select note from ledger.key_history where version = 1`)).rows[0].note;
+    await tamper(c, `insert into ledger.key_history (version, note) values (3, $1)`, [v1]);
+    await expect(verifyLedger(c, { masterKey })).rejects.toMatchObject({ code: 'PW407' });
+    await expect(sealLedger(c, { masterKey })).rejects.toMatchObject({ code: 'PW432' });
+  });
+
+  it('says unverified, never OK, when only the database vouches for the keys', async () => {
+    const { c } = await sealed();
+    expect(await verifyLedger(c, {})).toMatchObject({ status: 'unverified', keyTrust: 'database', findings: [] });
+  });
+
+  it('still finds an edit hidden behind a CREATE CAST (jsonb AS text)', async () => {
+    const { c } = await sealed();
+    const position = await positionOf(c, 10);
+    await c.query(`create function public.evil(jsonb) returns text language sql immutable as $$ select 'constant' $$;
+      create cast (jsonb as text) with function public.evil(jsonb)`);
+    await tamper(
+      c,
+      `update audit.row_changes set new_data = jsonb_set(new_data, '{body}', '"edited"') where new_data->>'id' = '10'`,
+    );
+    const report = await verifyLedger(c, { masterKey });
+    expect(report.findings).toEqual([expect.objectContaining({ kind: 'modified', position })]);
+  });
+
+  it('signs every batch with the keys valid at its size when the keys rotate mid-run [A-16]', async () => {
+    const { admin: c, db } = await ledgerDb(100);
+    opened.push(c);
+    const other = new pg.Client(db);
+    await other.connect();
+    opened.push(other);
+    let rotated = false;
+    await sealLedger(c, {
+      masterKey,
+      batchSize: 30,
+      onBatch: async () => {
+        if (!rotated) {
+          rotated = true;
+          await rotateLedgerKeys(other, { masterKey });
+        }
+      },
+    });
+    const report = await verifyLedger(c, { masterKey });
+    expect(report).toMatchObject({ status: 'ok' });
+    expect(report.checkpoints.valid).toBe(report.checkpoints.stored);
+  });
+
+  it('reports rows written with a future transaction id or a reused id as inserted [A-08]', async () => {
+    const { c } = await sealed();
+    await tamper(
+      c,
+      `insert into audit.row_changes (txid, table_oid, schema_name, table_name, op, new_data, db_role)
+       values ('99999999999', 'public.notes'::regclass, 'public', 'notes', 'INSERT', '{"id": 1}', 'x')`,
+    );
+    const id = (await c.query(`select min(id) as id from audit.row_changes`)).rows[0].id;
+    await tamper(
+      c,
+      `insert into audit.row_changes (id, recorded_at, table_oid, schema_name, table_name, op, new_data, db_role)
+       overriding system value values ($1, now() + interval '1 second', 'public.notes'::regclass, 'public', 'notes', 'INSERT', '{"id": 2}', 'x')`,
+      [id],
+    );
+    const report = await verifyLedger(c, { masterKey });
+    expect(report.findings.filter((f) => f.kind === 'inserted')).toHaveLength(2);
+  });
+
+  it('refuses a JSON null or a shifted array where the encoding needs one form per value', async () => {
+    const { c } = await sealed(1);
+    for (const sql of [
+      `update audit.row_changes set new_data = 'null'::jsonb`,
+      `update audit.row_changes set changed_columns = '[2:2]={x}'::text[]`,
+      `update audit.row_changes set recorded_at = 'infinity'`,
+    ]) {
+      await expect(tamper(c, sql)).rejects.toMatchObject({ code: '23514' });
+      await c.query('rollback').catch(() => undefined);
+    }
   });
 });

@@ -76,6 +76,23 @@ describe('uninstall', () => {
     });
   });
 
+  it('refuses to delete row-change audit records without --purge (PW214), removing nothing', async () => {
+    const prefix = uniquePrefix();
+    const db = await freshInstall(prefix);
+    await withClient(db, async (c) => {
+      await c.query(
+        `create table public.kept (id int primary key); select audit.enable('public.kept'); insert into public.kept values (1)`,
+      );
+      const err = await uninstall(c, { rolePrefix: prefix }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'PW214' });
+      expect((await c.query(`select count(*)::int as n from audit.row_changes`)).rows[0].n).toBe(1);
+      // Purging works once the table no longer depends on pgwarden's capture trigger.
+      await c.query(`select audit.disable('public.kept')`);
+      const purged = await uninstall(c, { rolePrefix: prefix, purge: true, confirm: true });
+      expect(purged.droppedSchemas).toContain('audit');
+    });
+  });
+
   it('deletes the security events too with purge and confirmation', async () => {
     const prefix = uniquePrefix();
     const db = await freshInstall(prefix);

@@ -1,4 +1,4 @@
-import { leafHash } from '../merkle/index.js';
+import { hash } from 'node:crypto';
 
 /**
  * The sources a ledger leaf can come from, as stored in `ledger.entries.source`. The order of
@@ -76,7 +76,7 @@ function fieldSql(alias: string, column: string): string {
   // Time as integer microseconds since the epoch: independent of TimeZone and DateStyle.
   if (TIME_COLUMNS.has(column)) return `(extract(epoch from ${ref}) * 1000000)::bigint`;
   // xid8 and oid have no JSON form of their own: decimal text, and a number.
-  if (column === 'txid') return `${ref}::text`;
+  if (column === 'txid') return `pg_catalog.format('%s', ${ref})`;
   if (column === 'table_oid') return `${ref}::bigint`;
   return ref;
 }
@@ -97,17 +97,23 @@ function fieldSql(alias: string, column: string): string {
  */
 export function leafTextSql(source: LedgerSource, alias: string): string {
   const fields = leafColumns[source].map((c) => fieldSql(alias, c));
-  return `pg_catalog.jsonb_build_array('${LeafTags[source]}', ${fields.join(', ')})::text`;
+  // format('%s') calls the type's output function directly: unlike a ::text cast, it cannot be
+  // redirected by a CREATE CAST (jsonb AS text).
+  return `pg_catalog.format('%s', pg_catalog.jsonb_build_array('${LeafTags[source]}', ${fields.join(', ')}))`;
 }
 
 /**
- * The Merkle leaf hash of a canonical leaf text: SHA-256(0x00 ‖ UTF-8 bytes) (RFC 6962).
+ * The Merkle leaf hash of a canonical leaf text: SHA-256(0x00 ‖ UTF-8 bytes) (RFC 6962), the same
+ * as `leafHash(utf8(text))` without the intermediate copy.
  *
  * @example
  * const hash = leafHashOfText(row.leaf);
  */
 export function leafHashOfText(leafText: string): Uint8Array {
-  return leafHash(Buffer.from(leafText, 'utf8'));
+  const input = Buffer.allocUnsafe(1 + Buffer.byteLength(leafText, 'utf8'));
+  input[0] = 0x00;
+  input.write(leafText, 1, 'utf8');
+  return hash('sha256', input, 'buffer');
 }
 
 /** A leaf text parsed back into its source and named fields (times as microsecond strings). */

@@ -38,3 +38,5 @@ export {
   proveEntry,
   verifyProofBundle,
 } from './proofs.js';
+export { configuredWitnesses, keyHistoryFile, latestCheckpointFile, witnessedCheckpoint } from './witnesses.js';
+export { type SealerLog, type SealerService, type SealerServiceOptions, startSealerService } from './sealer-service.js';

@@ -8,10 +8,12 @@ import {
   type KeyChange,
   type KeyHistory,
   keyIdHex,
+  type NoteAlgorithm,
   NoteKey,
   type NoteVerifier,
   openKeyHistory,
   openNoteKey,
+  parseVerifierKey,
   sealNoteKey,
 } from '../checkpoint/index.js';
 
@@ -117,6 +119,35 @@ export async function storedKeyHistory(client: pg.ClientBase): Promise<string | 
   return rows[0]?.note ?? null;
 }
 
+/**
+ * Every stored version of the key history, checked as a chain: versions 1..n with no gap, each
+ * signed by `verifier` and extending the one before (append-only). Returns the newest. A history
+ * rolled back to an older version (re-inserted under a new number) fails here (PW407).
+ *
+ * @example
+ * const history = await loadKeyHistory(client, historyKey(masterKey, origin).verifier, origin);
+ */
+export async function loadKeyHistory(
+  client: pg.ClientBase,
+  verifier: NoteVerifier,
+  origin: string,
+): Promise<KeyHistory> {
+  const { rows } = await client.query<{ version: number; note: string }>(
+    'select version, note from ledger.key_history order by version',
+  );
+  if (rows.length === 0) throw notInitialised();
+  let history: KeyHistory | undefined;
+  rows.forEach((row, i) => {
+    if (row.version !== i + 1) {
+      throw new PgwardenError(ErrorCodes.AUDIT_KEY_HISTORY, 'the key history has a gap', {
+        detail: `version ${row.version} where ${i + 1} was expected`,
+      });
+    }
+    history = openKeyHistory(row.note, [verifier], origin, history);
+  });
+  return history as KeyHistory;
+}
+
 /** The ledger's origin, or PW430 when it was never initialised. */
 export async function ledgerOrigin(client: pg.ClientBase): Promise<string> {
   const { rows } = await client.query<{ origin: string }>('select origin from ledger.state');
@@ -133,13 +164,12 @@ export async function ledgerOrigin(client: pg.ClientBase): Promise<string> {
  */
 export async function openLedgerSigners(client: pg.ClientBase, masterKey: MasterKey): Promise<LedgerSigners> {
   const origin = await ledgerOrigin(client);
-  const historyNote = await storedKeyHistory(client);
   const hKey = historyKey(masterKey, origin);
-  if (!historyNote) throw notInitialised();
   let history: KeyHistory;
   try {
-    history = openKeyHistory(historyNote, [hKey.verifier], origin);
+    history = await loadKeyHistory(client, hKey.verifier, origin);
   } catch (err) {
+    if (err instanceof PgwardenError && err.code === ErrorCodes.LEDGER_NOT_INITIALISED) throw err;
     throw keysError('the ledger key history does not verify with this master key', err);
   }
   const { rows } = await client.query<{ vkey: string; private_sealed: Buffer; master_key_id: string }>(
@@ -234,4 +264,17 @@ function keysError(message: string, cause?: unknown): PgwardenError {
     hint: 'use the master key the ledger was set up with (auth.masterKey / auth.masterKeyFile)',
     cause,
   });
+}
+
+/**
+ * The algorithms every checkpoint of this log must be signed with: each one the key history ever
+ * added (Ed25519, plus ML-DSA-65 for a hybrid log).
+ *
+ * @example
+ * const policy = { origin, logKeys: history, require: requiredAlgorithms(history) };
+ */
+export function requiredAlgorithms(history: KeyHistory): NoteAlgorithm[] {
+  const algorithms = new Set<NoteAlgorithm>();
+  for (const c of history.changes) if (c.action === 'add') algorithms.add(parseVerifierKey(c.vkey).algorithm);
+  return [...algorithms];
 }

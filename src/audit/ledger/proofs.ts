@@ -3,7 +3,6 @@ import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import {
   type CheckpointPolicy,
   type KeyHistory,
-  type NoteAlgorithm,
   openKeyHistory,
   parseVerifierKey,
   type VerifiedCheckpoint,
@@ -21,7 +20,7 @@ import {
   verifyInclusion,
 } from '../merkle/index.js';
 import { decodeLeaf, leafHashOfText, LedgerSource, leafTextSql } from './encoding.js';
-import { ledgerOrigin, notInitialised, storedKeyHistory } from './keys.js';
+import { ledgerOrigin, notInitialised, requiredAlgorithms, storedKeyHistory } from './keys.js';
 
 /** An inclusion proof of one ledger entry, checkable offline (`verifyProofBundle`). */
 export interface InclusionBundle {
@@ -203,7 +202,13 @@ export async function proveConsistency(
  */
 export function verifyProofBundle(
   bundle: unknown,
-  options: { historyKey?: string; origin?: string; allowUnpinned?: boolean } = {},
+  options: {
+    historyKey?: string;
+    origin?: string;
+    allowUnpinned?: boolean;
+    /** The newest published key history (from a witness): used instead of the bundle's, so a revocation the bundle predates still counts. */
+    keyHistory?: string;
+  } = {},
 ): ProofCheck {
   if (options.historyKey === undefined && !options.allowUnpinned) {
     fail(
@@ -218,8 +223,8 @@ export function verifyProofBundle(
     fail('the proof lacks its origin or key history');
   if (options.origin !== undefined && b.origin !== options.origin)
     fail('the proof is for another log', `origin ${b.origin}`);
-  const { history, keyTrust } = openHistory(b.keyHistory, b.origin, options.historyKey);
-  const policy: CheckpointPolicy = { origin: b.origin, logKeys: history, require: algorithms(history) };
+  const { history, keyTrust } = openHistory(options.keyHistory ?? b.keyHistory, b.origin, options.historyKey);
+  const policy: CheckpointPolicy = { origin: b.origin, logKeys: history, require: requiredAlgorithms(history) };
   if (b.format === 'pgwarden.inclusion-proof/v1') {
     const checkpoint = verifyCheckpoint(String(b.checkpoint), policy);
     const position = b.position;
@@ -287,12 +292,6 @@ function openHistory(
       : { action: 'revoke' as const, size: Number(size), key };
   });
   return { history: { origin, changes, note }, keyTrust: 'unpinned' };
-}
-
-function algorithms(history: KeyHistory): NoteAlgorithm[] {
-  const set = new Set<NoteAlgorithm>();
-  for (const c of history.changes) if (c.action === 'add') set.add(parseVerifierKey(c.vkey).algorithm);
-  return [...set];
 }
 
 function fail(message: string, detail?: string, hint?: string): never {

@@ -1,10 +1,16 @@
 import type pg from 'pg';
 import type { MasterKey } from '../../auth/crypto/index.js';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
-import { signCheckpoint, type Witness, WitnessConflictError } from '../checkpoint/index.js';
-import { CompactRange, consistencyProofFrom } from '../merkle/index.js';
+import {
+  type CheckpointPolicy,
+  signCheckpoint,
+  verifyCheckpoint,
+  type Witness,
+  WitnessConflictError,
+} from '../checkpoint/index.js';
+import { CompactRange, consistencyProofFrom, hashesEqual } from '../merkle/index.js';
 import { leafHashOfText, LedgerSource, leafTextSql } from './encoding.js';
-import { notInitialised, openLedgerSigners } from './keys.js';
+import { notInitialised, openLedgerSigners, requiredAlgorithms } from './keys.js';
 
 /** Options of `sealLedger`. */
 export interface SealOptions {
@@ -55,6 +61,25 @@ interface SourceRow {
 
 const MAX_BIGINT = '9223372036854775807';
 
+// The sealing horizon: the oldest transaction of THIS database still in progress in the
+// snapshot, else the snapshot's xmax. Every transaction below it has finished. A transaction in
+// progress is left out only when pg_stat_activity or pg_prepared_xacts positively places it in
+// another database (it cannot write here); one they do not show (finished since, or hidden from
+// this role) counts as this database's and holds the horizon back. The 32-bit xid of the
+// activity view is compared with the low 32 bits of the xid8.
+const HORIZON_SQL = `
+  with s as (select pg_catalog.pg_current_snapshot() as snap),
+  foreign_xids as (
+    select a.backend_xid::text as x from pg_catalog.pg_stat_activity a
+     where a.backend_xid is not null and a.datname is not null and a.datname <> pg_catalog.current_database()
+    union all
+    select p.transaction::text from pg_catalog.pg_prepared_xacts p where p.database <> pg_catalog.current_database())
+  select coalesce(
+           (select pg_catalog.min(x)::text from s, pg_catalog.pg_snapshot_xip(s.snap) x
+             where ((x::text::numeric % 4294967296)::text) not in (select f.x from foreign_xids f)),
+           (select pg_catalog.pg_snapshot_xmax(s.snap)::text from s)) as h,
+         (select pg_catalog.pg_snapshot_xmax(s.snap)::text from s) as xmax`;
+
 /**
  * Seals committed audit rows and security events into the ledger. Each batch is one
  * REPEATABLE READ transaction under the ledger lock: it reads rows of transactions older than
@@ -74,19 +99,31 @@ export async function sealLedger(client: pg.ClientBase, options: SealOptions): P
   if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
     throw new PgwardenError(ErrorCodes.CONFIG_INVALID, 'batch size must be between 1 and 1,000,000');
   }
-  const { signers, origin } = await openLedgerSigners(client, options.masterKey);
+  await openLedgerSigners(client, options.masterKey); // fail early (PW430/PW432) before any lock
   let sealed = 0;
   let batches = 0;
   let treeSize = 0;
+  let heldBackRetries = 0;
   for (;;) {
     if (options.maxBatches !== undefined && batches >= options.maxBatches) break;
-    const batch = await sealBatch(client, { batchSize, signers, origin, lockTimeoutMs: options.lockTimeoutMs ?? 5000 });
+    const batch = await sealBatch(client, {
+      batchSize,
+      masterKey: options.masterKey,
+      lockTimeoutMs: options.lockTimeoutMs ?? 5000,
+    });
     treeSize = batch.treeSize;
-    if (batch.sealed === 0) break;
-    sealed += batch.sealed;
-    batches += 1;
-    await options.onBatch?.({ sealed: batch.sealed, treeSize });
-    if (batch.sealed < batchSize) break;
+    if (batch.sealed > 0) {
+      sealed += batch.sealed;
+      batches += 1;
+      await options.onBatch?.({ sealed: batch.sealed, treeSize });
+    }
+    if (batch.sealed === batchSize) continue;
+    // A transaction in progress when the snapshot was taken held the horizon back. It may be
+    // another database's that finished before we could tell: look again with a fresh snapshot a
+    // few times, then leave the rest to the next run.
+    if (!batch.heldBack || heldBackRetries >= 5) break;
+    heldBackRetries += 1;
+    await new Promise((r) => setTimeout(r, 10 * heldBackRetries));
   }
   const latest = await latestCheckpoint(client);
   const witnesses = latest && options.witnesses?.length ? await pushToWitnesses(client, latest, options.witnesses) : [];
@@ -95,8 +132,8 @@ export async function sealLedger(client: pg.ClientBase, options: SealOptions): P
 
 async function sealBatch(
   client: pg.ClientBase,
-  options: { batchSize: number; signers: Parameters<typeof signCheckpoint>[1]; origin: string; lockTimeoutMs: number },
-): Promise<{ sealed: number; treeSize: number }> {
+  options: { batchSize: number; masterKey: MasterKey; lockTimeoutMs: number },
+): Promise<{ sealed: number; treeSize: number; heldBack: boolean }> {
   await client.query('begin isolation level repeatable read');
   try {
     // SET, not set_config(): a SELECT here would take the REPEATABLE READ snapshot before the
@@ -114,7 +151,8 @@ async function sealBatch(
       throw err;
     }
     await client.query(
-      `select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), pg_catalog.set_config('TimeZone', 'UTC', true)`,
+      `select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), pg_catalog.set_config('TimeZone', 'UTC', true),
+              pg_catalog.set_config('enable_seqscan', 'off', true), pg_catalog.set_config('enable_sort', 'off', true)`,
     );
     const state = (
       await client.query<StateRow>(
@@ -122,8 +160,16 @@ async function sealBatch(
       )
     ).rows[0];
     if (!state) throw notInitialised();
-    const horizon = (await client.query<{ h: string }>('select pg_snapshot_xmin(pg_current_snapshot())::text as h'))
-      .rows[0]!.h;
+    const { h: horizon, xmax } = (await client.query<{ h: string; xmax: string }>(HORIZON_SQL)).rows[0]!;
+    const heldBack = horizon !== xmax;
+    // Transaction ids only grow within a cluster. Behind the cursor means the database was
+    // restored into another cluster: new rows would sort before sealed ones and never be sealed.
+    if (BigInt(horizon) < BigInt(state.cursor_txid)) {
+      throw new PgwardenError(ErrorCodes.LEDGER_XID_REWOUND, 'transaction ids are behind the ledger cursor', {
+        detail: `horizon ${horizon}, cursor ${state.cursor_txid}`,
+        hint: 'the database was restored into another cluster; verify it, archive the ledger and set up a new one (docs/audit.md)',
+      });
+    }
     const rows = (
       await client.query<SourceRow>(batchSql(), [
         ...lowerBound(LedgerSource.rowChange, state),
@@ -135,11 +181,14 @@ async function sealBatch(
     const size = Number(state.tree_size);
     if (rows.length === 0) {
       await client.query('commit');
-      return { sealed: 0, treeSize: size };
+      return { sealed: 0, treeSize: size, heldBack };
     }
+    // The keys and the frontier are read under the lock, in every batch: a rotation between
+    // batches takes effect at once, and the frontier must be the one the newest signed
+    // checkpoint vouches for. A frontier edited in ledger.state is refused, never signed over.
+    const { signers, origin, history } = await openLedgerSigners(client, options.masterKey);
     const range = CompactRange.fromJSON(state.compact_range);
-    if (range.size !== size)
-      throw new PgwardenError(ErrorCodes.LEDGER_TAMPERED, 'the ledger state does not match its tree size');
+    await checkFrontier(client, range, size, { origin, logKeys: history, require: requiredAlgorithms(history) });
     const hashes: string[] = [];
     for (const row of rows) {
       const hash = leafHashOfText(row.leaf);
@@ -155,7 +204,7 @@ async function sealBatch(
       [size, rows.map((r) => r.source), rows.map((r) => r.id), rows.map((r) => r.txid), rows.map((r) => r.t), hashes],
     );
     const root = range.root();
-    const note = signCheckpoint({ origin: options.origin, size: range.size, root }, options.signers);
+    const note = signCheckpoint({ origin, size: range.size, root }, signers);
     const last = rows[rows.length - 1]!;
     await client.query(
       `insert into ledger.checkpoints (tree_size, root_hash, note, compact_range) values ($1, $2, $3, $4)`,
@@ -166,10 +215,47 @@ async function sealBatch(
       [range.size, JSON.stringify(range), last.txid, last.source, last.id],
     );
     await client.query('commit');
-    return { sealed: rows.length, treeSize: range.size };
+    return { sealed: rows.length, treeSize: range.size, heldBack };
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw err;
+  }
+}
+
+async function checkFrontier(
+  client: pg.ClientBase,
+  range: CompactRange,
+  size: number,
+  policy: CheckpointPolicy,
+): Promise<void> {
+  const refuse = (detail: string): never => {
+    throw new PgwardenError(
+      ErrorCodes.LEDGER_TAMPERED,
+      'the ledger state does not match its newest signed checkpoint',
+      {
+        detail,
+        hint: 'nothing was sealed; run `pgwarden audit verify` and investigate before sealing again',
+      },
+    );
+  };
+  if (range.size !== size) refuse(`frontier size ${range.size}, state size ${size}`);
+  const newest = (
+    await client.query<{ size: string; note: string }>(
+      'select tree_size::text as size, note from ledger.checkpoints order by tree_size desc limit 1',
+    )
+  ).rows[0];
+  if (!newest) {
+    if (size !== 0) refuse(`no checkpoint, state size ${size}`);
+    return;
+  }
+  let checkpoint;
+  try {
+    checkpoint = verifyCheckpoint(newest.note, policy);
+  } catch (err) {
+    return refuse(`the newest checkpoint does not verify: ${(err as Error).message}`);
+  }
+  if (checkpoint.size !== size || !hashesEqual(checkpoint.root, range.root())) {
+    refuse(`newest checkpoint size ${checkpoint.size}, state size ${size}`);
   }
 }
 
@@ -225,14 +311,12 @@ async function pushToWitnesses(
         [witness.name],
       )
     ).rows[0]?.size;
-    let oldSize = held === null || held === undefined ? 0 : Number(held);
+    // The receipts are only a hint (they live in the database): every checkpoint is submitted,
+    // and a witness holding another size answers 409 with the size it holds.
+    let oldSize = held === null || held === undefined ? 0 : Math.min(Number(held), latest.size);
     let result: SealResult['witnesses'][number];
     for (let attempt = 0; ; attempt++) {
       try {
-        if (oldSize === latest.size) {
-          result = { witness: witness.name, accepted: true, size: latest.size };
-          break;
-        }
         const proof = oldSize === 0 ? [] : await proofFrom(client, oldSize, latest.size);
         const receipt = await witness.submit(latest.note, { oldSize, proof });
         await client.query(
@@ -245,6 +329,13 @@ async function pushToWitnesses(
         if (err instanceof WitnessConflictError && attempt === 0 && err.heldSize <= latest.size) {
           oldSize = err.heldSize;
           continue;
+        }
+        if (err instanceof WitnessConflictError && err.heldSize > latest.size) {
+          // The witness holds a bigger tree than the database: the ledger was cut back.
+          await client.query(`select logs.log_event('ledger.witness_ahead', 'critical', null, $1, null, $2::jsonb)`, [
+            witness.name,
+            JSON.stringify({ witness: witness.name, held_size: err.heldSize, ledger_size: latest.size }),
+          ]);
         }
         const code = (err as { code?: string }).code ?? 'PW409';
         await client.query(

@@ -1,19 +1,21 @@
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import type { MasterKey } from '../../auth/crypto/index.js';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import {
   type CheckpointPolicy,
   type KeyHistory,
-  type NoteAlgorithm,
   type NoteVerifier,
-  openKeyHistory,
   parseVerifierKey,
   type VerifiedCheckpoint,
   verifyCheckpoint,
 } from '../checkpoint/index.js';
 import { CompactRange, hashesEqual } from '../merkle/index.js';
 import { leafHashOfText, LedgerSource, leafTextSql } from './encoding.js';
-import { historyKey, ledgerOrigin, storedKeyHistory } from './keys.js';
+import { historyKey, ledgerOrigin, loadKeyHistory, requiredAlgorithms } from './keys.js';
 
 /** One thing a verification run found wrong. */
 export interface LedgerFinding {
@@ -47,6 +49,8 @@ export interface VerifyOptions {
   historyKey?: string | NoteVerifier;
   /** Write a critical `ledger.tamper_detected` event when tampering is found. Default true. */
   recordEvent?: boolean;
+  /** Retention's archive directory: gone rows whose sealed leaves an archive holds count as archived. */
+  archiveDir?: string;
   /** Entries read per round trip. Default 50,000. */
   pageSize?: number;
   /** Findings listed in full; more are counted. Default 1,000. */
@@ -67,8 +71,10 @@ export interface VerifyReport {
   findings: LedgerFinding[];
   /** Findings beyond `maxFindings`, counted but not listed. */
   moreFindings: number;
-  /** Entries whose rows were archived by retention (their stored hashes count). */
+  /** Entries whose rows are gone but whose sealed leaves an archive file holds (`archiveDir`). */
   archived: number;
+  /** Gone rows in a month retention says it archived, not checked (no `archiveDir`): the status is at best unverified. */
+  archivedUnchecked: number;
   checkpoints: { stored: number; valid: number; trusted: { size: number; source: 'given' } | null };
   /** How the key history was trusted. */
   keyTrust: 'pinned' | 'master-key' | 'database';
@@ -177,6 +183,8 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
     let expected = 0;
     let rows = 0;
     let archived = 0;
+    let archivedUnchecked = 0;
+    const archive = options.archiveDir === undefined ? undefined : await readArchives(options.archiveDir);
     let verifiedSize = 0;
     let rewriteFound = false;
     const compare = (size: number, c: VerifiedCheckpoint, what: string) => {
@@ -231,8 +239,13 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
         checkOrder(position, [BigInt(e.txid), e.source, BigInt(e.source_id)], e);
         const storedHash = new Uint8Array(e.leaf_hash);
         if (e.leaf === null) {
-          if (isArchived(archivedRanges, e)) {
+          // A gone row counts as archived only when an archive file holds its sealed leaf: the
+          // database's own list of archived partitions is not signed, so alone it proves nothing.
+          const fromArchive = archive?.get(position);
+          if (fromArchive !== undefined && fromArchive === Buffer.from(storedHash).toString('hex')) {
             archived += 1;
+          } else if (archive === undefined && isArchived(archivedRanges, e)) {
+            archivedUnchecked += 1;
           } else {
             add({
               kind: 'deleted',
@@ -305,7 +318,13 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
     const bad = [...findings].filter((f) => f.position !== null).map((f) => f.from ?? (f.position as number));
     const firstBadPosition = bad.length > 0 ? Math.min(...bad) : null;
     const tampered = findings.length > 0 || moreFindings > 0;
-    const status: VerifyReport['status'] = tampered ? 'tampered' : verifiedSize < treeSize ? 'unverified' : 'ok';
+    // Keys the database vouches for itself prove nothing against someone who controls the
+    // database: without a pinned history key (or the master key) the best answer is unverified.
+    const status: VerifyReport['status'] = tampered
+      ? 'tampered'
+      : verifiedSize < treeSize || keyTrust === 'database' || archivedUnchecked > 0
+        ? 'unverified'
+        : 'ok';
     await client.query('commit');
 
     const report: VerifyReport = {
@@ -317,6 +336,7 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
       findings: findings.sort((a, b) => (a.position ?? Infinity) - (b.position ?? Infinity)),
       moreFindings,
       archived,
+      archivedUnchecked,
       checkpoints: {
         stored: stored.length,
         valid: heads.size,
@@ -357,6 +377,13 @@ async function unsealedRows(client: pg.ClientBase): Promise<LedgerFinding[]> {
      select 2, e.id::text from logs.notification_log e, c
       where (e.txid < c.cursor_txid or (e.txid = c.cursor_txid and (c.cursor_source > 2 or (c.cursor_source = 2 and e.id <= c.cursor_id))))
         and not exists (select 1 from ledger.entries l where l.source = 2 and l.source_id = e.id)
+     union all
+     -- A transaction id no transaction has had yet, or an id used twice: written by hand.
+     select 1, r.id::text from audit.row_changes r where r.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())
+     union all
+     select 2, e.id::text from logs.notification_log e where e.txid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())
+     union all
+     select 1, r.id::text from audit.row_changes r group by r.id having pg_catalog.count(*) > 1
      order by 1, 2
      limit 1001`,
   );
@@ -375,23 +402,18 @@ async function loadHistory(
   pinned: string | NoteVerifier | undefined,
   fromMasterKey: boolean,
 ): Promise<{ history: KeyHistory; keyTrust: VerifyReport['keyTrust'] }> {
-  const note = await storedKeyHistory(client);
-  if (!note) throw new PgwardenError(ErrorCodes.LEDGER_NOT_INITIALISED, 'the ledger has no key history');
   if (pinned !== undefined) {
     const verifier = typeof pinned === 'string' ? parseVerifierKey(pinned) : pinned;
-    return { history: openKeyHistory(note, [verifier], origin), keyTrust: fromMasterKey ? 'master-key' : 'pinned' };
+    return {
+      history: await loadKeyHistory(client, verifier, origin),
+      keyTrust: fromMasterKey ? 'master-key' : 'pinned',
+    };
   }
   // Without a pinned key, the history is checked with the key the database says it was signed
   // with: that shows the history is intact, not that the database is honest (keyTrust 'database').
   const stored = (await client.query<{ v: string }>('select history_vkey as v from ledger.state')).rows[0]?.v;
   if (!stored) throw new PgwardenError(ErrorCodes.LEDGER_NOT_INITIALISED, 'the ledger has no history key');
-  return { history: openKeyHistory(note, [parseVerifierKey(stored)], origin), keyTrust: 'database' };
-}
-
-function requiredAlgorithms(history: KeyHistory): NoteAlgorithm[] {
-  const algorithms = new Set<NoteAlgorithm>();
-  for (const c of history.changes) if (c.action === 'add') algorithms.add(parseVerifierKey(c.vkey).algorithm);
-  return [...algorithms];
+  return { history: await loadKeyHistory(client, parseVerifierKey(stored), origin), keyTrust: 'database' };
 }
 
 interface ArchivedRange {
@@ -431,4 +453,20 @@ async function recordTamper(client: pg.ClientBase, report: VerifyReport): Promis
       first: report.findings.slice(0, 10),
     }),
   ]);
+}
+
+/** Position → leaf hash (hex) of every line of the `*.jsonl` archives in `dir`. */
+async function readArchives(dir: string): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (const name of (await readdir(dir)).filter((n) => n.endsWith('.jsonl')).sort()) {
+    const lines = createInterface({ input: createReadStream(join(dir, name), 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line.trim() === '') continue;
+      const { position, leaf } = JSON.parse(line) as { position: unknown; leaf: unknown };
+      if (typeof position === 'number' && typeof leaf === 'string') {
+        out.set(position, Buffer.from(leafHashOfText(leaf)).toString('hex'));
+      }
+    }
+  }
+  return out;
 }

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 
 /** Bytes in every hash of the ledger's Merkle tree (SHA-256). */
 export const HASH_SIZE = 32;
 
-// RFC 6962 §2.1 domain separation: a leaf can never be read as an interior node, or vice versa.
-const LEAF_PREFIX = new Uint8Array([0x00]);
-const NODE_PREFIX = new Uint8Array([0x01]);
+// RFC 6962 §2.1 domain separation: a leaf (0x00 ‖ data) can never be read as an interior node
+// (0x01 ‖ left ‖ right), or vice versa.
 
 /**
  * The leaf hash of one ledger entry: SHA-256(0x00 ‖ data) (RFC 6962 §2.1).
@@ -15,7 +14,10 @@ const NODE_PREFIX = new Uint8Array([0x01]);
  * const h = leafHash(new TextEncoder().encode(canonicalEventJson));
  */
 export function leafHash(data: Uint8Array): Uint8Array {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  const input = Buffer.allocUnsafe(1 + data.length);
+  input[0] = 0x00;
+  input.set(data, 1);
+  return hash('sha256', input, 'buffer');
 }
 
 /**
@@ -26,7 +28,12 @@ export function leafHash(data: Uint8Array): Uint8Array {
  * const parent = nodeHash(leafHash(a), leafHash(b));
  */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  // One-shot hashing of a 1 + 32 + 32 byte buffer: the sealer and the verifier do this per leaf.
+  const input = Buffer.allocUnsafe(1 + left.length + right.length);
+  input[0] = 0x01;
+  input.set(left, 1);
+  input.set(right, 1 + left.length);
+  return hash('sha256', input, 'buffer');
 }
 
 /**

@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import type pg from 'pg';
+import { archivePartitions } from '../../audit/retention/index.js';
 import { withClient } from '../../db/index.js';
 import { type ErrorCode, ErrorCodes, PgwardenError } from '../../errors/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
@@ -64,6 +66,43 @@ export async function auditDisableCommand(ctx: CliContext, flags: AuditTableFlag
     await call(client, 'select audit.disable($1::text::regclass)', [flags.table]);
     if (ctx.output.json) printJson(ctx.output, { ok: true, table: flags.table, enabled: false });
     else ctx.output.out(`Stopped auditing ${paint(ctx.output, 'bold', flags.table)}; its records are kept.`);
+    return 0;
+  });
+}
+
+/** Flags of `pgwarden audit retention`. */
+export interface AuditRetentionFlags extends GlobalFlags {
+  keepMonths?: string;
+  archiveDir?: string;
+  dryRun?: boolean;
+}
+
+/**
+ * `pgwarden audit retention --keep-months N --archive-dir DIR [--dry-run]`: archives, checks and
+ * drops the monthly audit partitions older than N full months (PW422 when one cannot go).
+ */
+export async function auditRetentionCommand(ctx: CliContext, flags: AuditRetentionFlags): Promise<number> {
+  const keepMonths = Number(flags.keepMonths);
+  if (flags.keepMonths === undefined || !/^\d+$/.test(flags.keepMonths) || !flags.archiveDir) {
+    throw new PgwardenError(ErrorCodes.USAGE, 'give --keep-months <n> and --archive-dir <dir>');
+  }
+  return withAudit(ctx, flags, async (client) => {
+    const done = await archivePartitions(client, {
+      keepMonths,
+      archiveDir: resolve(ctx.cwd, flags.archiveDir!),
+      dryRun: flags.dryRun === true,
+    });
+    if (ctx.output.json) printJson(ctx.output, { ok: true, dryRun: flags.dryRun === true, partitions: done });
+    else if (done.length === 0) ctx.output.out(`No audit partition is older than ${keepMonths} month(s).`);
+    else {
+      for (const p of done) {
+        ctx.output.out(
+          flags.dryRun
+            ? `would archive ${p.partition} (${p.rows} rows, ${p.from} .. ${p.to})`
+            : `archived ${p.partition}: ${p.rows} rows to ${p.archive} (sha256 ${p.sha256}), partition dropped`,
+        );
+      }
+    }
     return 0;
   });
 }

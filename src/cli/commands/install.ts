@@ -1,3 +1,5 @@
+import { loadMasterKey } from '../../auth/index.js';
+import { initLedger } from '../../audit/ledger/index.js';
 import { configuredContextKey, registerContextKey } from '../../context/context-keys.js';
 import { type ConnectionConfig, withClient } from '../../db/index.js';
 import { type InstallEvent, type InstallPlan, install, parseTier } from '../../install/index.js';
@@ -42,10 +44,22 @@ export async function installCommand(ctx: CliContext, flags: InstallFlags): Prom
     const contextKid = contextKey
       ? await withClient(db.connection, (client) => registerContextKey(client, contextKey))
       : undefined;
+    // The ledger's keys are sealed under the same master key: set it up when both are there.
+    const ledger =
+      contextKey && result.applied.some((f) => f.module === 'ledger')
+        ? await withClient(db.connection, async (client) =>
+            initLedger(client, {
+              masterKey: await loadMasterKey(config, ctx.cwd),
+              hybrid: config.ledger.hybrid,
+              ...(config.ledger.origin ? { origin: config.ledger.origin } : {}),
+            }),
+          )
+        : undefined;
     if (output.json) {
       printJson(output, {
         ok: true,
         contextKey: contextKid ?? null,
+        ledger: ledger?.origin ?? null,
         dryRun: result.dryRun,
         tier: result.plan.targetTier,
         previousTier: result.plan.currentTier ?? null,

@@ -1,6 +1,17 @@
 import { readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { loadMasterKey } from '../../auth/index.js';
+import {
+  configuredWitnesses,
+  initLedger,
+  openLedgerSigners,
+  type SealerService,
+  startSealerService,
+} from '../../audit/ledger/index.js';
+import type { PgwardenConfig } from '../../config/index.js';
 import { configuredContextKey, registerContextKey } from '../../context/context-keys.js';
+import type { DatabaseHandle } from '../../db/index.js';
+import type { Logger } from '../../logger/index.js';
 import { withClient } from '../../db/index.js';
 import { writeFileAtomic } from '../../db/embedded/atomic-write.js';
 import { isProcessAlive } from '../../db/embedded/process-alive.js';
@@ -50,6 +61,11 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
           );
         }
       }
+      // The ledger sealer runs once the ledger module is installed (and sealing is not turned off).
+      const sealer =
+        installedModules.has('ledger') && config.ledger.sealIntervalMs > 0
+          ? await startSealerFor(ctx, config, db, log)
+          : undefined;
       try {
         const ready = {
           kind: 'up-ready',
@@ -58,6 +74,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
           installed: status.installed ? status.tier : null,
           server: status.server.version,
           auth: auth?.url ?? null,
+          sealer: sealer ? { intervalMs: config.ledger.sealIntervalMs } : null,
         };
         log.info(ready, 'pgwarden up is ready');
         if (output.json) output.out(JSON.stringify(ready));
@@ -68,10 +85,12 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
             `  pgwarden: ${status.installed ? `tier ${status.tier} installed` : 'not installed yet — run `pgwarden install` in another terminal'}`,
           );
           if (auth) output.out(`  auth API: ${auth.url}  (JWKS ${auth.url}/.well-known/jwks.json)`);
+          if (sealer) output.out(`  ledger: sealing every ${config.ledger.sealIntervalMs / 1000} s`);
           output.out('  Ctrl-C or `pgwarden down` stops it.');
         }
         await untilStopped(ctx);
       } finally {
+        await sealer?.close();
         await auth?.close();
       }
       log.info({ kind: 'up-stopping', reason: 'signal' }, 'pgwarden up is stopping');
@@ -130,4 +149,41 @@ const readUpPid = async (pidFile: string): Promise<number | undefined> => {
  */
 export function runningUpPid(cwd: string, dir: string): Promise<number | undefined> {
   return readUpPid(upPidFile(cwd, dir));
+}
+
+/**
+ * Starts the ledger sealer: sets the ledger up on first use (keys sealed under the master key),
+ * then seals every `ledger.sealIntervalMs` and pushes checkpoints to the configured witnesses.
+ */
+async function startSealerFor(
+  ctx: CliContext,
+  config: PgwardenConfig,
+  db: DatabaseHandle,
+  log: Logger,
+): Promise<SealerService | undefined> {
+  try {
+    const masterKey = await loadMasterKey(config, ctx.cwd);
+    const witnesses = await withClient(db.connection, async (c) => {
+      await initLedger(c, {
+        masterKey,
+        hybrid: config.ledger.hybrid,
+        ...(config.ledger.origin ? { origin: config.ledger.origin } : {}),
+      });
+      return configuredWitnesses(config, await openLedgerSigners(c, masterKey), ctx.cwd);
+    });
+    return startSealerService({
+      connection: db.connection,
+      masterKey,
+      intervalMs: config.ledger.sealIntervalMs,
+      batchSize: config.ledger.batchSize,
+      witnesses,
+      log,
+    });
+  } catch (err) {
+    log.warn(
+      { kind: 'ledger-sealer-not-started', error: err instanceof Error ? err.message : String(err) },
+      'the ledger sealer did not start; run `pgwarden audit keys init` and `pgwarden audit seal` to see why',
+    );
+    return undefined;
+  }
 }
