@@ -57,6 +57,8 @@ create table audit.audited_tables (
   table_oid        oid         primary key,
   exclude_columns  text[]      not null default '{}',
   redact_columns   text[]      not null default '{}',
+  -- The primary-key columns, looked up once by audit.enable() instead of on every statement.
+  pk_columns       text[],
   enabled_at       timestamptz not null default pg_catalog.clock_timestamp(),
   enabled_by       text        not null default session_user
 );

@@ -33,14 +33,14 @@ declare
   v_ctx jsonb;
   v_cfg audit.audited_tables;
   v_pk text[];
+  v_plain boolean;
 begin
-  if not exists (select 1 from pg_catalog.pg_roles where rolname = v_role) then
-    v_role := session_user::text;
-  end if;
   v_ctx := auth._context(v_role);
   select * into v_cfg from audit.audited_tables where table_oid = tg_relid;
   v_cfg.exclude_columns := coalesce(v_cfg.exclude_columns, '{}');
   v_cfg.redact_columns := coalesce(v_cfg.redact_columns, '{}');
+  -- Nothing to leave out or redact: the rows go in as they are, without audit._shape().
+  v_plain := pg_catalog.cardinality(v_cfg.exclude_columns) = 0 and pg_catalog.cardinality(v_cfg.redact_columns) = 0;
 
   if tg_op = 'TRUNCATE' then
     insert into audit.row_changes (table_oid, schema_name, table_name, op, actor_sub, actor_tenant, db_role)
@@ -48,10 +48,13 @@ begin
     return null;
   end if;
 
-  select pg_catalog.array_agg(a.attname::text order by a.attnum) into v_pk
-    from pg_catalog.pg_index i
-    join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
-   where i.indrelid = tg_relid and i.indisprimary;
+  v_pk := v_cfg.pk_columns;
+  if v_pk is null then
+    select pg_catalog.array_agg(a.attname::text order by a.attnum) into v_pk
+      from pg_catalog.pg_index i
+      join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+     where i.indrelid = tg_relid and i.indisprimary;
+  end if;
   if v_pk is null then
     raise exception using errcode = 'PW420',
       message = pg_catalog.format('table %I.%I has no primary key: its changes cannot be audited', tg_table_schema, tg_table_name);
@@ -61,13 +64,13 @@ begin
     insert into audit.row_changes (table_oid, schema_name, table_name, op, record_id, new_data, actor_sub, actor_tenant, db_role)
     select tg_relid, tg_table_schema, tg_table_name, tg_op,
            pg_catalog.md5(tg_relid::text || ':' || (select pg_catalog.jsonb_object_agg(k, j->k) from pg_catalog.unnest(v_pk) k)::text)::uuid,
-           audit._shape(j, v_cfg.exclude_columns, v_cfg.redact_columns), v_ctx->>'sub', v_ctx->>'tenant', v_role
+           case when v_plain then j else audit._shape(j, v_cfg.exclude_columns, v_cfg.redact_columns) end, v_ctx->>'sub', v_ctx->>'tenant', v_role
       from (select pg_catalog.to_jsonb(n) as j from pgw_new n) r;
   elsif tg_op = 'DELETE' then
     insert into audit.row_changes (table_oid, schema_name, table_name, op, record_id, old_data, actor_sub, actor_tenant, db_role)
     select tg_relid, tg_table_schema, tg_table_name, tg_op,
            pg_catalog.md5(tg_relid::text || ':' || (select pg_catalog.jsonb_object_agg(k, j->k) from pg_catalog.unnest(v_pk) k)::text)::uuid,
-           audit._shape(j, v_cfg.exclude_columns, v_cfg.redact_columns), v_ctx->>'sub', v_ctx->>'tenant', v_role
+           case when v_plain then j else audit._shape(j, v_cfg.exclude_columns, v_cfg.redact_columns) end, v_ctx->>'sub', v_ctx->>'tenant', v_role
       from (select pg_catalog.to_jsonb(o) as j from pgw_old o) r;
   else
     -- Old and new rows are paired on the primary key; a row whose key changed shows up as an
@@ -76,8 +79,8 @@ begin
       (table_oid, schema_name, table_name, op, record_id, old_data, new_data, changed_columns, actor_sub, actor_tenant, db_role)
     select tg_relid, tg_table_schema, tg_table_name, tg_op,
            pg_catalog.md5(tg_relid::text || ':' || coalesce(n.pk, o.pk)::text)::uuid,
-           audit._shape(o.j, v_cfg.exclude_columns, v_cfg.redact_columns),
-           audit._shape(n.j, v_cfg.exclude_columns, v_cfg.redact_columns),
+           case when v_plain then o.j else audit._shape(o.j, v_cfg.exclude_columns, v_cfg.redact_columns) end,
+           case when v_plain then n.j else audit._shape(n.j, v_cfg.exclude_columns, v_cfg.redact_columns) end,
            (select coalesce(pg_catalog.array_agg(k order by k), '{}')
               from pg_catalog.jsonb_object_keys(coalesce(n.j, o.j)) k
              where (o.j -> k) is distinct from (n.j -> k) and not k = any (v_cfg.exclude_columns)),
@@ -109,10 +112,15 @@ begin
     if v_triggers <> 4 then
       raise exception using errcode = 'PW420', message = 'the audit triggers are missing; use audit.enable()';
     end if;
-    insert into audit.audited_tables (table_oid, exclude_columns, redact_columns)
-    values (p_table, coalesce(p_exclude, '{}'), coalesce(p_redact, '{}'))
+    insert into audit.audited_tables (table_oid, exclude_columns, redact_columns, pk_columns)
+    values (p_table, coalesce(p_exclude, '{}'), coalesce(p_redact, '{}'),
+            (select pg_catalog.array_agg(a.attname::text order by a.attnum)
+               from pg_catalog.pg_index i
+               join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+              where i.indrelid = p_table and i.indisprimary))
     on conflict (table_oid) do update set exclude_columns = excluded.exclude_columns,
-      redact_columns = excluded.redact_columns, enabled_at = excluded.enabled_at, enabled_by = excluded.enabled_by;
+      redact_columns = excluded.redact_columns, pk_columns = excluded.pk_columns,
+      enabled_at = excluded.enabled_at, enabled_by = excluded.enabled_by;
   else
     if v_triggers <> 0 then
       raise exception using errcode = 'PW420', message = 'the audit triggers are still present; use audit.disable()';

@@ -211,6 +211,10 @@ describe('tampering, found with its position', () => {
     expect(report.status).toBe('tampered');
     expect(report.firstBadPosition).toBe(position);
     expect(report.findings).toEqual([expect.objectContaining({ kind: 'modified', position, source: 'row_change' })]);
+    // Small pages (several in flight) find exactly the same.
+    const paged = await verifyLedger(c, { masterKey, pageSize: 7, recordEvent: false });
+    expect(paged.findings).toEqual(report.findings);
+    expect(paged.treeSize).toBe(report.treeSize);
     const event = (
       await c.query(`select severity, details from logs.notification_log where event_type = 'ledger.tamper_detected'`)
     ).rows;

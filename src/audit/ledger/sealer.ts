@@ -9,7 +9,7 @@ import {
   WitnessConflictError,
 } from '../checkpoint/index.js';
 import { CompactRange, consistencyProofFrom, hashesEqual } from '../merkle/index.js';
-import { leafHashOfText, LedgerSource, leafTextSql } from './encoding.js';
+import { LedgerSource, leafTextSql } from './encoding.js';
 import { notInitialised, openLedgerSigners, requiredAlgorithms } from './keys.js';
 
 /** Options of `sealLedger`. */
@@ -51,12 +51,12 @@ interface StateRow {
   cursor_id: string;
 }
 
-interface SourceRow {
+interface SealedRow {
+  position: string;
   source: number;
   id: string;
   txid: string;
-  t: string;
-  leaf: string;
+  leaf_hash: Buffer;
 }
 
 const MAX_BIGINT = '9223372036854775807';
@@ -170,39 +170,31 @@ async function sealBatch(
         hint: 'the database was restored into another cluster; verify it, archive the ledger and set up a new one (docs/audit.md)',
       });
     }
-    const rows = (
-      await client.query<SourceRow>(batchSql(), [
-        ...lowerBound(LedgerSource.rowChange, state),
-        ...lowerBound(LedgerSource.securityEvent, state),
-        horizon,
-        options.batchSize,
-      ])
-    ).rows;
     const size = Number(state.tree_size);
-    if (rows.length === 0) {
-      await client.query('commit');
-      return { sealed: 0, treeSize: size, heldBack };
-    }
     // The keys and the frontier are read under the lock, in every batch: a rotation between
     // batches takes effect at once, and the frontier must be the one the newest signed
     // checkpoint vouches for. A frontier edited in ledger.state is refused, never signed over.
     const { signers, origin, history } = await openLedgerSigners(client, options.masterKey);
     const range = CompactRange.fromJSON(state.compact_range);
     await checkFrontier(client, range, size, { origin, logKeys: history, require: requiredAlgorithms(history) });
-    const hashes: string[] = [];
-    for (const row of rows) {
-      const hash = leafHashOfText(row.leaf);
-      range.append(hash);
-      hashes.push(Buffer.from(hash).toString('hex'));
+    // One statement selects the batch in sealing order, computes each canonical leaf and its
+    // leaf hash, and appends the entries; only the hashes come back, to extend the frontier.
+    // (The verifier never uses the server's hashing: it hashes every leaf text itself.)
+    const rows = (
+      await client.query<SealedRow>(sealSql(), [
+        ...lowerBound(LedgerSource.rowChange, state),
+        ...lowerBound(LedgerSource.securityEvent, state),
+        horizon,
+        options.batchSize,
+        size,
+      ])
+    ).rows;
+    if (rows.length === 0) {
+      await client.query('commit');
+      return { sealed: 0, treeSize: size, heldBack };
     }
-    await client.query(
-      `insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash)
-       select $1::bigint + o - 1, s, i, x, t, pg_catalog.decode(h, 'hex')
-         from rows from (pg_catalog.unnest($2::smallint[]), pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::xid8[]),
-                         pg_catalog.unnest($5::timestamptz[]), pg_catalog.unnest($6::text[]))
-              with ordinality as u(s, i, x, t, h, o)`,
-      [size, rows.map((r) => r.source), rows.map((r) => r.id), rows.map((r) => r.txid), rows.map((r) => r.t), hashes],
-    );
+    for (const row of rows)
+      range.append(new Uint8Array(row.leaf_hash.buffer, row.leaf_hash.byteOffset, row.leaf_hash.length));
     const root = range.root();
     const note = signCheckpoint({ origin, size: range.size, root }, signers);
     const last = rows[rows.length - 1]!;
@@ -266,19 +258,28 @@ function lowerBound(source: LedgerSource, state: StateRow): [string, string] {
   return source < state.cursor_source ? [state.cursor_txid, MAX_BIGINT] : [state.cursor_txid, '-1'];
 }
 
-function batchSql(): string {
+function sealSql(): string {
   const part = (source: LedgerSource, table: string, time: string, a: number) => `(
-    select ${source}::smallint as source, r.id::text as id, r.txid::text as txid, r.${time}::text as t,
-           ${leafTextSql(source, 'r')} as leaf, r.txid as x, r.id as n
+    select ${source}::smallint as source, r.id, r.txid, r.${time} as t, ${leafTextSql(source, 'r')} as leaf
       from ${table} r
      where (r.txid, r.id) > ($${a}::xid8, $${a + 1}::bigint) and r.txid < $5::xid8
      order by r.txid, r.id
      limit $6)`;
-  return `select source, id, txid, t, leaf from (
-    ${part(LedgerSource.rowChange, 'audit.row_changes', 'recorded_at', 1)}
-    union all
-    ${part(LedgerSource.securityEvent, 'logs.notification_log', 'occurred_at', 3)}
-  ) s order by x, source, n limit $6`;
+  return `with batch as (
+      select s.*, pg_catalog.row_number() over (order by s.txid, s.source, s.id) as o
+        from (select * from (
+                ${part(LedgerSource.rowChange, 'audit.row_changes', 'recorded_at', 1)}
+                union all
+                ${part(LedgerSource.securityEvent, 'logs.notification_log', 'occurred_at', 3)}
+              ) u order by u.txid, u.source, u.id limit $6) s),
+    appended as (
+      insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash)
+      select $7::bigint + b.o - 1, b.source, b.id, b.txid, b.t,
+             pg_catalog.sha256(pg_catalog.decode('00', 'hex') operator(pg_catalog.||) pg_catalog.convert_to(b.leaf, 'UTF8'))
+        from batch b
+      returning position, source, source_id, txid, leaf_hash)
+    select a.position::text, a.source, a.source_id::text as id, a.txid::text, a.leaf_hash
+      from appended a order by a.position`;
 }
 
 interface StoredCheckpoint {

@@ -226,9 +226,14 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
       keyBack2 = keyBack1;
       keyBack1 = key;
     };
-    for (;;) {
-      const page = (await client.query<EntryRow>(entriesSql(), [expected, pageSize])).rows;
-      if (page.length === 0) break;
+    // Two stages in flight: while this page is hashed here, the server already builds the next.
+    let pending: Promise<pg.QueryResult<EntryRow>> | null = client.query<EntryRow>(entriesSql(), [0, pageSize]);
+    while (pending) {
+      const page: EntryRow[] = (await pending).rows;
+      pending =
+        page.length === pageSize
+          ? client.query<EntryRow>(entriesSql(), [Number(page[page.length - 1]!.position) + 1, pageSize])
+          : null;
       for (const e of page) {
         const position = Number(e.position);
         while (expected < position) {
@@ -237,7 +242,7 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
         }
         rows += 1;
         checkOrder(position, [BigInt(e.txid), e.source, BigInt(e.source_id)], e);
-        const storedHash = new Uint8Array(e.leaf_hash);
+        const storedHash: Uint8Array = e.leaf_hash;
         if (e.leaf === null) {
           // A gone row counts as archived only when an archive file holds its sealed leaf: the
           // database's own list of archived partitions is not signed, so alone it proves nothing.
@@ -271,7 +276,6 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
         expected = position + 1;
         checkRoot(expected);
       }
-      if (page.length < pageSize) break;
     }
 
     // A swap shows up as two rows each hashing to the other's sealed leaf.
