@@ -65,31 +65,17 @@ create table audit.audited_tables (
 alter table audit.audited_tables owner to {{role:owner}};
 comment on table audit.audited_tables is 'pgwarden: tables whose row changes are captured; written by audit.enable()';
 
--- Refuses any change to an audit row, and TRUNCATE of the table or a partition.
-create function audit._refuse_change() returns trigger
-language plpgsql
--- security definer only so every trigger function on pgwarden's tables is one (R-19): it
--- reads nothing and only raises or checks NEW.
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  raise exception using errcode = 'PW421',
-    message = pg_catalog.format('audit rows are append-only: %s on %I.%I refused', tg_op, tg_table_schema, tg_table_name),
-    hint = 'audit records cannot be changed or removed; retention is done by detaching whole partitions';
-end
-$$;
-alter function audit._refuse_change() owner to {{role:owner}};
-revoke all on function audit._refuse_change() from public;
+-- Changes to audit rows are refused by logs._refuse_change() (core 0005), pgwarden's one
+-- append-only guard.
 
 -- Row triggers on a partitioned table are cloned to its partitions; TRUNCATE triggers are not,
 -- so audit._seal() adds one to each partition and revokes there too.
 create trigger row_changes_no_update before update on audit.row_changes
-  for each row execute function audit._refuse_change();
+  for each row execute function logs._refuse_change();
 create trigger row_changes_no_delete before delete on audit.row_changes
-  for each row execute function audit._refuse_change();
+  for each row execute function logs._refuse_change();
 create trigger row_changes_no_truncate before truncate on audit.row_changes
-  for each statement execute function audit._refuse_change();
+  for each statement execute function logs._refuse_change();
 
 create function audit._seal(p_partition regclass) returns void
 language plpgsql
@@ -97,7 +83,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   execute pg_catalog.format('create trigger row_changes_no_truncate before truncate on %s '
-                            'for each statement execute function audit._refuse_change()', p_partition);
+                            'for each statement execute function logs._refuse_change()', p_partition);
   execute pg_catalog.format('revoke update, delete, truncate on %s from %I', p_partition,
     (select r.rolname from pg_catalog.pg_class c join pg_catalog.pg_roles r on r.oid = c.relowner
       where c.oid = p_partition));

@@ -22,9 +22,9 @@ alter table audit.archived_partitions owner to {{role:owner}};
 comment on table audit.archived_partitions is
   'pgwarden: audit partitions archived and dropped by retention (name, range, rows, archive digest)';
 create trigger archived_partitions_no_update before update on audit.archived_partitions
-  for each row execute function audit._refuse_change();
+  for each row execute function logs._refuse_change();
 create trigger archived_partitions_no_delete before delete on audit.archived_partitions
-  for each row execute function audit._refuse_change();
+  for each row execute function logs._refuse_change();
 revoke update, delete, truncate on audit.archived_partitions from {{role:owner}};
 
 -- The monthly partitions with their ranges (the default partition has none and is never archived).

@@ -18,17 +18,19 @@ alter table logs.notification_log add constraint notification_log_occurred_at_fi
 comment on column logs.notification_log.txid is
   'the writing transaction (pg_current_xact_id()); orders events for the ledger sealer';
 
+-- The one append-only guard of pgwarden's evidence tables: security events here, the audit
+-- trail (audit 0001) and the ledger (ledger 0001) use it too.
 create or replace function logs._refuse_change() returns trigger
 language plpgsql
--- security definer only so every trigger function on pgwarden's tables is one (R-19): it
--- reads nothing and only raises or checks NEW.
+-- security definer only so every trigger function on pgwarden's tables is one (R-19): it reads
+-- nothing and only raises.
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
   raise exception using errcode = 'PW421',
-    message = pg_catalog.format('security events are append-only: %s on %I.%I refused', tg_op, tg_table_schema, tg_table_name),
-    hint = 'security events cannot be changed or removed through SQL';
+    message = pg_catalog.format('%I.%I is append-only: %s refused', tg_table_schema, tg_table_name, tg_op),
+    hint = 'audit records, security events and ledger entries cannot be changed or removed through SQL';
 end
 $$;
 revoke all on function logs._refuse_change() from public;

@@ -98,20 +98,6 @@ create table ledger.state (
 alter table ledger.state owner to {{role:owner}};
 comment on table ledger.state is 'pgwarden: the ledger sealer''s cursor and Merkle frontier (one row)';
 
-create function ledger._refuse_change() returns trigger
-language plpgsql
--- security definer only so every trigger function on pgwarden's tables is one (R-19): it
--- reads nothing and only raises or checks NEW.
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  raise exception using errcode = 'PW421',
-    message = pg_catalog.format('the ledger is append-only: %s on %I.%I refused', tg_op, tg_table_schema, tg_table_name);
-end
-$$;
-alter function ledger._refuse_change() owner to {{role:owner}};
-revoke all on function ledger._refuse_change() from public;
 
 -- The cursor and the tree only move forward; the origin never changes.
 create function ledger._state_forward() returns trigger
@@ -134,22 +120,22 @@ alter function ledger._state_forward() owner to {{role:owner}};
 revoke all on function ledger._state_forward() from public;
 
 create trigger state_forward before update on ledger.state for each row execute function ledger._state_forward();
-create trigger state_no_delete before delete on ledger.state for each row execute function ledger._refuse_change();
-create trigger state_no_truncate before truncate on ledger.state for each statement execute function ledger._refuse_change();
-create trigger entries_no_update before update on ledger.entries for each row execute function ledger._refuse_change();
-create trigger entries_no_delete before delete on ledger.entries for each row execute function ledger._refuse_change();
-create trigger entries_no_truncate before truncate on ledger.entries for each statement execute function ledger._refuse_change();
-create trigger checkpoints_no_update before update on ledger.checkpoints for each row execute function ledger._refuse_change();
-create trigger checkpoints_no_delete before delete on ledger.checkpoints for each row execute function ledger._refuse_change();
-create trigger checkpoints_no_truncate before truncate on ledger.checkpoints for each statement execute function ledger._refuse_change();
-create trigger receipts_no_update before update on ledger.witness_receipts for each row execute function ledger._refuse_change();
-create trigger receipts_no_delete before delete on ledger.witness_receipts for each row execute function ledger._refuse_change();
-create trigger key_history_no_update before update on ledger.key_history for each row execute function ledger._refuse_change();
-create trigger key_history_no_delete before delete on ledger.key_history for each row execute function ledger._refuse_change();
-create trigger key_history_no_truncate before truncate on ledger.key_history for each statement execute function ledger._refuse_change();
-create trigger receipts_no_truncate before truncate on ledger.witness_receipts for each statement execute function ledger._refuse_change();
-create trigger signing_keys_no_delete before delete on ledger.signing_keys for each row execute function ledger._refuse_change();
-create trigger signing_keys_no_truncate before truncate on ledger.signing_keys for each statement execute function ledger._refuse_change();
+create trigger state_no_delete before delete on ledger.state for each row execute function logs._refuse_change();
+create trigger state_no_truncate before truncate on ledger.state for each statement execute function logs._refuse_change();
+create trigger entries_no_update before update on ledger.entries for each row execute function logs._refuse_change();
+create trigger entries_no_delete before delete on ledger.entries for each row execute function logs._refuse_change();
+create trigger entries_no_truncate before truncate on ledger.entries for each statement execute function logs._refuse_change();
+create trigger checkpoints_no_update before update on ledger.checkpoints for each row execute function logs._refuse_change();
+create trigger checkpoints_no_delete before delete on ledger.checkpoints for each row execute function logs._refuse_change();
+create trigger checkpoints_no_truncate before truncate on ledger.checkpoints for each statement execute function logs._refuse_change();
+create trigger receipts_no_update before update on ledger.witness_receipts for each row execute function logs._refuse_change();
+create trigger receipts_no_delete before delete on ledger.witness_receipts for each row execute function logs._refuse_change();
+create trigger key_history_no_update before update on ledger.key_history for each row execute function logs._refuse_change();
+create trigger key_history_no_delete before delete on ledger.key_history for each row execute function logs._refuse_change();
+create trigger key_history_no_truncate before truncate on ledger.key_history for each statement execute function logs._refuse_change();
+create trigger receipts_no_truncate before truncate on ledger.witness_receipts for each statement execute function logs._refuse_change();
+create trigger signing_keys_no_delete before delete on ledger.signing_keys for each row execute function logs._refuse_change();
+create trigger signing_keys_no_truncate before truncate on ledger.signing_keys for each statement execute function logs._refuse_change();
 revoke update, delete, truncate on ledger.entries, ledger.checkpoints, ledger.witness_receipts, ledger.key_history
   from {{role:owner}};
 revoke update, delete, truncate on ledger.state from {{role:owner}};

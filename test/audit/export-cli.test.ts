@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkExportedRecord } from '../../src/audit/export/index.js';
-import { initLedger, sealLedger } from '../../src/audit/ledger/index.js';
-import { generateMasterKey, type MasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
+import { initLedger } from '../../src/audit/ledger/index.js';
+import { generateMasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { runCli, tempCwd, urlOf } from '../cli/run-cli.js';
 import { installedDatabase } from '../helpers/db.js';
+import { sealAll } from '../helpers/ledger.js';
 
 // `pgwarden audit export` through the built binary (run `npm run build` first).
 let db: ConnectionConfig;
@@ -35,24 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await removeCwd?.();
 });
-
-/**
- * Seals until every committed row is in the ledger. The sealer only seals transactions older
- * than every running one, cluster-wide, so a test file running beside this one can hold it back.
- */
-async function sealAll(c: pg.Client, masterKey: MasterKey): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const { treeSize } = await sealLedger(c, { masterKey });
-    const { n } = (
-      await c.query(
-        `select (select count(*) from audit.row_changes) + (select count(*) from logs.notification_log) as n`,
-      )
-    ).rows[0];
-    if (treeSize === Number(n)) return treeSize;
-    if (attempt > 300) throw new Error(`sealed ${treeSize} of ${n} rows`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const exportCli = (args: string[]) => runCli(['audit', 'export', ...args, '--database-url', urlOf(db)], { cwd });
 const positions = (stdout: string) =>

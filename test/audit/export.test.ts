@@ -24,13 +24,14 @@ import {
   readLedgerRecords,
   type SyslogTransport,
 } from '../../src/audit/export/index.js';
-import { initLedger, leafColumns, LedgerSource, sealLedger } from '../../src/audit/ledger/index.js';
-import { generateMasterKey, type MasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
+import { initLedger, leafColumns, LedgerSource } from '../../src/audit/ledger/index.js';
+import { generateMasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
 import type { ContextKey } from '../../src/context/context-seal.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
-import { authenticatorConnection, enterContext, registerContextKey, testIdentity } from '../helpers/context.js';
+import { inContext, registerContextKey, testIdentity } from '../helpers/context.js';
 import { installedDatabase } from '../helpers/db.js';
+import { sealAll } from '../helpers/ledger.js';
 
 // Export of the sealed audit trail (src/audit/export) against a fresh clone with a sealed
 // ledger: JSON lines and their check, paging, RFC 5424 syslog over real UDP, TCP and TLS
@@ -94,38 +95,9 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-/**
- * Seals until every committed row is in the ledger. The sealer only seals transactions older
- * than every running one, cluster-wide, so a test file running beside this one can hold it back.
- */
-async function sealAll(c: pg.Client, masterKey: MasterKey): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const { treeSize } = await sealLedger(c, { masterKey });
-    const { n } = (
-      await c.query(
-        `select (select count(*) from audit.row_changes) + (select count(*) from logs.notification_log) as n`,
-      )
-    ).rows[0];
-    if (treeSize === Number(n)) return treeSize;
-    if (attempt > 300) throw new Error(`sealed ${treeSize} of ${n} rows`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Runs `fn` as a tenant user of a verified request context (so rows carry actor and tenant). */
-async function asTenant<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client(authenticatorConnection(db));
-  await c.connect();
-  try {
-    await c.query('begin');
-    await enterContext(c, key, testIdentity({ sub, tenant: 'tenant-a' }));
-    const result = await fn(c);
-    await c.query('commit');
-    return result;
-  } finally {
-    await c.end();
-  }
-}
+/** Runs `fn` as a tenant user of a verified request context, through the authenticator login. */
+const asTenant = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> =>
+  inContext(db, key, testIdentity({ sub, tenant: 'tenant-a' }), fn);
 
 /** Exports into an array: the messages and the records they were made from. */
 async function collect(

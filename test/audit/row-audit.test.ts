@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { copyIn } from '../rls/fixture.js';
-import { authenticatorConnection, enterContext, registerContextKey, testIdentity } from '../helpers/context.js';
+import { inContext, registerContextKey, testIdentity } from '../helpers/context.js';
 import { installedDatabase, serverMajor } from '../helpers/db.js';
 import type { ContextKey } from '../../src/context/context-seal.js';
 
@@ -38,19 +38,8 @@ afterAll(async () => {
 });
 
 /** Runs `fn` as a tenant user of a verified request context, through the authenticator login. */
-async function asTenant<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client(authenticatorConnection(db));
-  await c.connect();
-  try {
-    await c.query('begin');
-    await enterContext(c, key, testIdentity({ sub, tenant: 'tenant-a' }));
-    const result = await fn(c);
-    await c.query('commit');
-    return result;
-  } finally {
-    await c.end();
-  }
-}
+const asTenant = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> =>
+  inContext(db, key, testIdentity({ sub, tenant: 'tenant-a' }), fn);
 
 const records = async (table: string, afterId = 0) =>
   (

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { authenticatorTestPassword, testRolePrefix } from './constants.js';
 import { ContextKey, type ContextIdentity, sealContext } from '../../src/context/context-seal.js';
@@ -75,5 +75,28 @@ export async function createNotesTable(client: pg.ClientBase, tenants = ['tenant
   `);
   for (const t of tenants) {
     await client.query('insert into app.notes (tenant, body) values ($1, $2)', [t, `${t.slice(-1)}1`]);
+  }
+}
+
+/**
+ * Runs `fn` in one transaction through the authenticator login, inside a verified request
+ * context for `identity`, and commits.
+ */
+export async function inContext<T>(
+  db: ConnectionConfig,
+  key: ContextKey,
+  identity: ContextIdentity,
+  fn: (c: pg.Client) => Promise<T>,
+): Promise<T> {
+  const c = new pg.Client(authenticatorConnection(db));
+  await c.connect();
+  try {
+    await c.query('begin');
+    await enterContext(c, key, identity);
+    const result = await fn(c);
+    await c.query('commit');
+    return result;
+  } finally {
+    await c.end();
   }
 }
