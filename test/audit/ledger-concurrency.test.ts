@@ -8,6 +8,7 @@ import { DirectoryWitness, openKeyHistory, parseVerifierKey } from '../../src/au
 import { historyKey, initLedger, sealLedger, startSealerService, verifyLedger } from '../../src/audit/ledger/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { installedDatabase } from '../helpers/db.js';
+import { sealAll } from '../helpers/ledger.js';
 
 // The sealer under concurrency and failure: writers committing, rolling back and retrying while
 // a sealer runs in a loop; a sealer killed mid-batch; witnesses kept in step.
@@ -63,16 +64,14 @@ describe('sealing while writers run', () => {
     const sealerLoop = async () => {
       const c = new pg.Client(db);
       await c.connect();
-      let runs = 0;
+      let sealedWhileWriting = 0;
       try {
-        while (!stop) {
-          await sealLedger(c, { masterKey, batchSize: 37, lockTimeoutMs: 30_000 });
-          runs += 1;
-        }
+        while (!stop)
+          sealedWhileWriting += (await sealLedger(c, { masterKey, batchSize: 37, lockTimeoutMs: 30_000 })).sealed;
       } finally {
         await c.end();
       }
-      return runs;
+      return sealedWhileWriting;
     };
     const sealers = Promise.all([sealerLoop(), sealerLoop()]);
     let committed: number[];
@@ -81,9 +80,9 @@ describe('sealing while writers run', () => {
     } finally {
       stop = true;
     }
-    const runs = await sealers;
-    expect(runs[0]! + runs[1]!).toBeGreaterThan(2);
-    await sealLedger(admin, { masterKey });
+    const sealedWhileWriting = await sealers;
+    expect(sealedWhileWriting[0]! + sealedWhileWriting[1]!).toBeGreaterThan(0);
+    await sealAll(admin, masterKey);
 
     const counts = (
       await admin.query(

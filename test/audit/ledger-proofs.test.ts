@@ -18,6 +18,7 @@ import {
   parseNote,
 } from '../../src/audit/checkpoint/index.js';
 import { installedDatabase } from '../helpers/db.js';
+import { sealAll } from '../helpers/ledger.js';
 
 // Inclusion and consistency proofs of ledger entries, checked offline, and fuzzed: every
 // mutation of a proof, its leaf, its position, its size or its checkpoint fails.
@@ -39,6 +40,7 @@ beforeAll(async () => {
     ]);
     await sealLedger(admin, { masterKey });
   }
+  await sealAll(admin, masterKey);
   bundle = await proveEntry(admin, {
     source: 'row_change',
     id: (await admin.query(`select min(id) + 40 as id from audit.row_changes`)).rows[0].id,

@@ -8,6 +8,7 @@ import { archivePartitions } from '../../src/audit/retention/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { runCli, tempCwd, urlOf } from '../cli/run-cli.js';
 import { installedDatabase } from '../helpers/db.js';
+import { sealAll } from '../helpers/ledger.js';
 
 // Retention: old monthly partitions are archived to files that stay provable, checked against
 // the ledger, then dropped; the verifier counts their rows as archived, never as deleted.
@@ -59,7 +60,7 @@ describe('audit retention', () => {
   });
 
   it('archives sealed old months to provable files, drops them, and the ledger still verifies', async () => {
-    await sealLedger(admin, { masterKey });
+    await sealAll(admin, masterKey);
     const dry = await archivePartitions(admin, { keepMonths: 1, archiveDir: join(cwd, 'a1'), dryRun: true });
     expect(dry.map((p) => [p.partition, p.rows, p.dropped])).toEqual([
       ['audit.row_changes_y2020m01', 30, false],
