@@ -164,9 +164,11 @@ async function sealBatch(
     const heldBack = horizon !== xmax;
     // Transaction ids only grow within a cluster. Behind the cursor means the database was
     // restored into another cluster: new rows would sort before sealed ones and never be sealed.
-    if (BigInt(horizon) < BigInt(state.cursor_txid)) {
+    // (Compared with xmax, the next id to be assigned: the horizon itself may dip below the
+    // cursor for a moment when a finished transaction of another database cannot be told apart.)
+    if (BigInt(xmax) <= BigInt(state.cursor_txid)) {
       throw new PgwardenError(ErrorCodes.LEDGER_XID_REWOUND, 'transaction ids are behind the ledger cursor', {
-        detail: `horizon ${horizon}, cursor ${state.cursor_txid}`,
+        detail: `next transaction id ${xmax}, cursor ${state.cursor_txid}`,
         hint: 'the database was restored into another cluster; verify it, archive the ledger and set up a new one (docs/audit.md)',
       });
     }
