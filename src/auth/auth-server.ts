@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -46,6 +47,24 @@ function cachedFor(ms: number, check: () => Promise<boolean>): () => Promise<boo
 export async function loadMasterKey(config: PgwardenConfig, cwd: string): Promise<MasterKey> {
   if (config.auth.masterKey) return parseMasterKey(config.auth.masterKey);
   return loadOrCreateMasterKeyFile(resolve(cwd, config.auth.masterKeyFile));
+}
+
+/**
+ * The master key when it is already available (set in the config, or its file exists);
+ * undefined otherwise. Never creates a key file, unlike `loadMasterKey`.
+ *
+ * @example
+ * const masterKey = await configuredMasterKey(config, process.cwd());
+ */
+export async function configuredMasterKey(config: PgwardenConfig, cwd: string): Promise<MasterKey | undefined> {
+  if (!config.auth.masterKey) {
+    const exists = await access(resolve(cwd, config.auth.masterKeyFile)).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) return undefined;
+  }
+  return loadMasterKey(config, cwd);
 }
 
 /** An AuthService wired from the config: master key, blocklist, argon2 hasher with its limit. */

@@ -3,6 +3,7 @@
 export {
   type AuthServer,
   createAuthService,
+  configuredMasterKey,
   loadMasterKey,
   startAuthServer,
   type StartAuthServerOptions,

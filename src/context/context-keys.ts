@@ -1,7 +1,5 @@
-import { access } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type pg from 'pg';
-import { loadMasterKey } from '../auth/auth-server.js';
+import { configuredMasterKey } from '../auth/auth-server.js';
 import type { PgwardenConfig } from '../config/index.js';
 import { ContextKey } from './context-seal.js';
 
@@ -30,12 +28,6 @@ export async function retireOtherContextKeys(client: pg.ClientBase, keep: Contex
  * config, or the key file exists); undefined otherwise, so `install` never creates a key file.
  */
 export async function configuredContextKey(config: PgwardenConfig, cwd: string): Promise<ContextKey | undefined> {
-  if (!config.auth.masterKey) {
-    const exists = await access(resolve(cwd, config.auth.masterKeyFile)).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) return undefined;
-  }
-  return ContextKey.fromMasterKey(await loadMasterKey(config, cwd));
+  const masterKey = await configuredMasterKey(config, cwd);
+  return masterKey && ContextKey.fromMasterKey(masterKey);
 }

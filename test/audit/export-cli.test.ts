@@ -1,5 +1,4 @@
 import { stat, readFile } from 'node:fs/promises';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import type { ConnectionConfig } from '../../src/db/client.js';
 import { runCli, tempCwd, urlOf } from '../cli/run-cli.js';
 import { installedDatabase } from '../helpers/db.js';
 import { sealAll } from '../helpers/ledger.js';
+import { streamCollector } from '../helpers/collectors.js';
 
 // `pgwarden audit export` through the built binary (run `npm run build` first).
 let db: ConnectionConfig;
@@ -44,27 +44,6 @@ const positions = (stdout: string) =>
     .split('\n')
     .filter((l) => l.length > 0)
     .map((l) => checkExportedRecord(l).position);
-
-/** A TCP collector on 127.0.0.1 keeping every byte received. */
-async function collector(): Promise<{ port: number; received: () => Buffer; close: () => Promise<void> }> {
-  const chunks: Buffer[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
-    sockets.add(s);
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    received: () => Buffer.concat(chunks),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('pgwarden audit export', () => {
   it('prints every sealed entry as a checkable JSON line, and the resume position on stderr', async () => {
@@ -135,7 +114,7 @@ describe('pgwarden audit export', () => {
   });
 
   it('sends syslog over TCP with octet counting to --syslog-host', async () => {
-    const c = await collector();
+    const c = await streamCollector();
     try {
       const r = await exportCli([
         '--syslog-host',
@@ -199,7 +178,7 @@ describe('pgwarden audit export', () => {
   });
 
   it('refuses a collector that does not listen with PW423, never printing the database URL', async () => {
-    const c = await collector();
+    const c = await streamCollector();
     await c.close();
     const r = await exportCli(['--syslog-host', '127.0.0.1', '--syslog-port', String(c.port), '--json']);
     expect(r.code).toBe(1);

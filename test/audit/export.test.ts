@@ -1,10 +1,9 @@
-import { createSocket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,6 +31,8 @@ import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
 import { inContext, registerContextKey, testIdentity } from '../helpers/context.js';
 import { installedDatabase } from '../helpers/db.js';
 import { sealAll } from '../helpers/ledger.js';
+import { streamCollector, udpCollector } from '../helpers/collectors.js';
+import { rejected } from '../helpers/errors.js';
 
 // Export of the sealed audit trail (src/audit/export) against a fresh clone with a sealed
 // ledger: JSON lines and their check, paging, RFC 5424 syslog over real UDP, TCP and TLS
@@ -118,16 +119,6 @@ async function collect(
 }
 
 const treeSize = async () => Number((await admin.query('select count(*) n from ledger.entries')).rows[0].n);
-
-async function rejection(promise: Promise<unknown>): Promise<PgwardenError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof PgwardenError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgwardenError');
-}
 
 function refused(line: string): PgwardenError {
   try {
@@ -356,7 +347,7 @@ describe('paging with after and limit', () => {
 
   it('refuses a bad after or limit with PW423', async () => {
     for (const options of [{ after: -1 }, { after: 1.5 }, { limit: 0 }, { pageSize: 0 }]) {
-      const err = await rejection(collect(options));
+      const err = await rejected(collect(options));
       expect(err.code).toBe(ErrorCodes.AUDIT_EXPORT);
       expect(err.hint).toBeTruthy();
     }
@@ -382,7 +373,7 @@ describe('paging with after and limit', () => {
       );
       await c.query('commit');
       const delivered: string[] = [];
-      const err = await rejection(exportAuditTrail(c, { write: (m) => void delivered.push(m) }));
+      const err = await rejected(exportAuditTrail(c, { write: (m) => void delivered.push(m) }));
       expect(err.code).toBe(ErrorCodes.LEDGER_TAMPERED);
       expect(err.message).toContain(`ledger entry ${target}`);
       expect(delivered).toHaveLength(target);
@@ -392,7 +383,7 @@ describe('paging with after and limit', () => {
       await c.query('set local session_replication_role = replica');
       await c.query(`delete from audit.row_changes where new_data->>'id' = '4'`);
       await c.query('commit');
-      const gone = await rejection(exportAuditTrail(c, { after: target, write: () => undefined }));
+      const gone = await rejected(exportAuditTrail(c, { after: target, write: () => undefined }));
       expect(gone.code).toBe(ErrorCodes.LEDGER_TAMPERED);
       expect(gone.message).toBe(`ledger entry ${target + 1}: row_change 4 was deleted after sealing`);
       expect(gone.detail).toContain(`nothing was delivered; resume with --after ${target}`);
@@ -426,7 +417,7 @@ describe('paging with after and limit', () => {
       const archived = (
         await c.query(`select position::int from ledger.entries where source = 1 order by position limit 3`)
       ).rows.map((r) => r.position as number);
-      const stopped = await rejection(exportAuditTrail(c, { write: () => undefined }));
+      const stopped = await rejected(exportAuditTrail(c, { write: () => undefined }));
       expect(stopped.code).toBe(ErrorCodes.AUDIT_EXPORT);
       expect(stopped.message).toBe(
         `ledger entry ${archived[0]}: row_change 1 was archived by retention (audit.row_changes_y2000m01, archive row_changes_y2000m01.jsonl)`,
@@ -506,45 +497,6 @@ function parseOctetFrames(stream: Buffer): string[] {
     at = end;
   }
   return out;
-}
-
-/** A UDP listener on 127.0.0.1 collecting datagrams. */
-async function udpCollector(): Promise<{ port: number; messages: string[]; close: () => Promise<void> }> {
-  const socket = createSocket('udp4');
-  const messages: string[] = [];
-  socket.on('message', (m) => messages.push(m.toString('utf8')));
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return {
-    port: socket.address().port,
-    messages,
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-  };
-}
-
-/** A TCP (or TLS) listener on 127.0.0.1 keeping every byte received. */
-async function streamCollector(
-  tls?: TlsOptions,
-): Promise<{ port: number; received: () => Buffer; close: () => Promise<void> }> {
-  const chunks: Buffer[] = [];
-  const sockets = new Set<Socket>();
-  const onSocket = (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  };
-  const server: Server = tls ? createTlsServer(tls, onSocket) : createNetServer(onSocket);
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    received: () => Buffer.concat(chunks),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** A loopback port nothing listens on (bound, then released). */
@@ -697,19 +649,19 @@ describe('syslog (RFC 5424)', () => {
 
   it('refuses a destination that does not listen, or a bad port, with PW423', async () => {
     const port = await closedPort();
-    const err = await rejection(openSyslogSender({ host: '127.0.0.1', port, transport: 'tcp' }));
+    const err = await rejected(openSyslogSender({ host: '127.0.0.1', port, transport: 'tcp' }));
     expect(err.code).toBe(ErrorCodes.AUDIT_EXPORT);
     expect(err.message).toContain('ECONNREFUSED');
     expect(err.hint).toContain('--syslog-host');
-    expect((await rejection(openSyslogSender({ host: '127.0.0.1', port: 0, transport: 'udp' }))).code).toBe(
+    expect((await rejected(openSyslogSender({ host: '127.0.0.1', port: 0, transport: 'udp' }))).code).toBe(
       ErrorCodes.AUDIT_EXPORT,
     );
     expect(
-      (await rejection(openSyslogSender({ host: '127.0.0.1', port: 514, transport: 'quic' as SyslogTransport }))).code,
+      (await rejected(openSyslogSender({ host: '127.0.0.1', port: 514, transport: 'quic' as SyslogTransport }))).code,
     ).toBe(ErrorCodes.AUDIT_EXPORT);
     // UDP learns of the refusal from the ICMP answer: a later send fails.
     const udp = await openSyslogSender({ host: '127.0.0.1', port, transport: 'udp' });
-    const sendErr = await rejection(
+    const sendErr = await rejected(
       (async () => {
         for (let i = 0; i < 50; i++) {
           await udp.send('<13>1 - - - - - - x');
@@ -779,7 +731,7 @@ describe('syslog over TLS (RFC 5425)', () => {
   it('refuses a collector whose certificate it cannot verify, with PW423', async () => {
     const collector = await streamCollector(tls);
     try {
-      const err = await rejection(openSyslogSender({ host: '127.0.0.1', port: collector.port, transport: 'tls' }));
+      const err = await rejected(openSyslogSender({ host: '127.0.0.1', port: collector.port, transport: 'tls' }));
       expect(err.code).toBe(ErrorCodes.AUDIT_EXPORT);
       expect(err.message).toMatch(/SELF_SIGNED|CERT/);
     } finally {

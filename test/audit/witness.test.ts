@@ -20,6 +20,7 @@ import {
 } from '../../src/audit/checkpoint/index.js';
 import { consistencyProof, leafHash, rootOf } from '../../src/audit/merkle/index.js';
 import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
+import { rejected } from '../helpers/errors.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -30,16 +31,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pgwarden-witness-test-'));
   dirs.push(dir);
   return dir;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<PgwardenError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof PgwardenError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgwardenError');
 }
 
 const origin = 'pgwarden.example/prod-db-1';
@@ -97,16 +88,16 @@ describe('DirectoryWitness', () => {
   it('denies rollback, equivocation, a stale old size and a bad proof, keeping the held checkpoint [A-11]', async () => {
     const witness = new DirectoryWitness({ dir: await tempDir(), logs: [policy], keys: [witnessKey] });
     await witness.submit(sign(20), null);
-    expect((await rejection(witness.submit(sign(19), from(0, 19)))).code).toBe(ErrorCodes.AUDIT_CHECKPOINT_ROLLBACK);
+    expect((await rejected(witness.submit(sign(19), from(0, 19)))).code).toBe(ErrorCodes.AUDIT_CHECKPOINT_ROLLBACK);
     const other = [...leaves.slice(0, 19), leafHash(Buffer.from('x'))];
-    expect((await rejection(witness.submit(sign(20, other), from(20, 20)))).code).toBe(
+    expect((await rejected(witness.submit(sign(20, other), from(20, 20)))).code).toBe(
       ErrorCodes.AUDIT_CHECKPOINT_EQUIVOCATION,
     );
-    const stale = await rejection(witness.submit(sign(30), from(10, 30)));
+    const stale = await rejected(witness.submit(sign(30), from(10, 30)));
     expect(stale).toBeInstanceOf(WitnessConflictError);
     expect((stale as WitnessConflictError).heldSize).toBe(20);
     const bad = { oldSize: 20, proof: consistencyProof(leaves, 21, 30) };
-    expect((await rejection(witness.submit(sign(30), bad))).code).toBe(ErrorCodes.AUDIT_CONSISTENCY_PROOF);
+    expect((await rejected(witness.submit(sign(30), bad))).code).toBe(ErrorCodes.AUDIT_CONSISTENCY_PROOF);
     expect(parseCheckpoint(parseNote((await witness.latest(origin)) ?? '').text).size).toBe(20);
   });
 
@@ -115,11 +106,11 @@ describe('DirectoryWitness', () => {
     const foreign = signCheckpoint({ origin: 'pgwarden.example/staging', size: 1, root: rootOf(leaves.slice(0, 1)) }, [
       logKey,
     ]);
-    expect((await rejection(witness.submit(foreign, null))).code).toBe(ErrorCodes.AUDIT_CHECKPOINT_ORIGIN);
+    expect((await rejected(witness.submit(foreign, null))).code).toBe(ErrorCodes.AUDIT_CHECKPOINT_ORIGIN);
     const forged = signCheckpoint({ origin, size: 1, root: rootOf(leaves.slice(0, 1)) }, [
       generateNoteKey(origin, 'ed25519'),
     ]);
-    expect((await rejection(witness.submit(forged, null))).code).toBe(ErrorCodes.AUDIT_NOTE_UNVERIFIED);
+    expect((await rejected(witness.submit(forged, null))).code).toBe(ErrorCodes.AUDIT_NOTE_UNVERIFIED);
   });
 
   it('keeps N+K when submits for N and N+K race, and never moves back to N [A-17]', async () => {
@@ -204,11 +195,11 @@ describe('HTTP witness', () => {
       expect((await fetch(`${served.url}/add-checkpoint`)).status).toBe(405);
 
       // The client maps answers back to pgwarden errors.
-      const conflict = await rejection(client.submit(sign(70), from(50, 70)));
+      const conflict = await rejected(client.submit(sign(70), from(50, 70)));
       expect(conflict).toBeInstanceOf(WitnessConflictError);
       expect((conflict as WitnessConflictError).heldSize).toBe(60);
-      expect((await rejection(client.submit(sign(55), from(50, 55)))).code).toBe(ErrorCodes.AUDIT_CHECKPOINT_ROLLBACK);
-      expect((await rejection(client.submit(sign(70), { oldSize: 60, proof: [] }))).code).toBe(
+      expect((await rejected(client.submit(sign(55), from(50, 55)))).code).toBe(ErrorCodes.AUDIT_CHECKPOINT_ROLLBACK);
+      expect((await rejected(client.submit(sign(70), { oldSize: 60, proof: [] }))).code).toBe(
         ErrorCodes.AUDIT_CONSISTENCY_PROOF,
       );
       expect((await client.submit(sign(70), from(60, 70))).size).toBe(70);
@@ -221,7 +212,7 @@ describe('HTTP witness', () => {
     const served = await serveWitness(new StdoutWitness({ out: { write: () => true } }));
     const url = served.url;
     await served.close();
-    const err = await rejection(new HttpWitnessClient({ url, timeoutMs: 2000 }).submit(sign(1), null));
+    const err = await rejected(new HttpWitnessClient({ url, timeoutMs: 2000 }).submit(sign(1), null));
     expect(err.code).toBe(ErrorCodes.AUDIT_WITNESS_FAILED);
   });
 });

@@ -14,20 +14,11 @@ import {
 import { withClient } from '../../src/db/client.js';
 import { ErrorCodes, PgwardenError } from '../../src/errors/index.js';
 import { emptyDatabase } from '../helpers/db.js';
+import { rejected } from '../helpers/errors.js';
 
 /** Small argon2 costs keep the suite fast; cases about the defaults use `new PasswordHasher()`. */
 const fast = { memoryCost: 4096, timeCost: 1, parallelism: 1 };
 const fastHasher = () => new PasswordHasher({ params: fast });
-
-async function rejection(promise: Promise<unknown>): Promise<PgwardenError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(PgwardenError);
-    return err as PgwardenError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function errorText(err: PgwardenError): string {
   return [err.message, err.detail, err.hint, JSON.stringify(err)].join('\n');
@@ -79,7 +70,7 @@ describe('PasswordHasher.hash', () => {
 
   it('refuses an over-long input with PW310 that does not quote it', async () => {
     const password = 'secret-marker-'.repeat(MAX_PASSWORD_INPUT_LENGTH);
-    const err = await rejection(fastHasher().hash(password));
+    const err = await rejected(fastHasher().hash(password));
     expect(err.code).toBe(ErrorCodes.AUTH_INVALID_INPUT);
     expect(errorText(err)).not.toContain('secret-marker');
   });
@@ -190,7 +181,7 @@ describe('PasswordHasher.dummyHash', () => {
   it('tries again after a refused attempt', async () => {
     const hasher = new PasswordHasher({ params: fast, concurrency: 1, maxQueue: 0 });
     const blocker = hasher.hash('holds the only slot');
-    expect((await rejection(hasher.dummyHash())).code).toBe(ErrorCodes.AUTH_BUSY);
+    expect((await rejected(hasher.dummyHash())).code).toBe(ErrorCodes.AUTH_BUSY);
     await blocker;
     expect(parsePhc(await hasher.dummyHash()).id).toBe('argon2id');
   });
@@ -228,7 +219,7 @@ describe('PasswordHasher concurrency limit', () => {
     const hasher = new PasswordHasher({ params: fast, concurrency: 1, maxQueue: 0 });
     for (const stored of [await hasher.hash('verify when busy'), await hashBcryptSha256('verify when busy', 4)]) {
       const blocker = hasher.verify(stored, 'verify when busy');
-      expect((await rejection(hasher.verify(stored, 'verify when busy'))).code).toBe(ErrorCodes.AUTH_BUSY);
+      expect((await rejected(hasher.verify(stored, 'verify when busy'))).code).toBe(ErrorCodes.AUTH_BUSY);
       expect(await blocker).toBe(true);
     }
   });

@@ -10,3 +10,14 @@ export function caught(fn: () => unknown): PgwardenError {
   }
   throw new Error('expected a PgwardenError');
 }
+
+/** The PgwardenError `promise` rejects with; fails the test when it resolves or rejects with something else. */
+export async function rejected(promise: Promise<unknown>): Promise<PgwardenError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof PgwardenError) return err;
+    throw err;
+  }
+  throw new Error('expected a PgwardenError');
+}

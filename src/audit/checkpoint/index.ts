@@ -35,6 +35,7 @@ export {
   type KeyHistory,
   keysValidAt,
   openKeyHistory,
+  readKeyHistoryUnverified,
 } from './key-history.js';
 export {
   cosignatureTime,

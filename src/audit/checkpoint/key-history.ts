@@ -67,6 +67,22 @@ export function openKeyHistory(
   previous?: KeyHistory,
 ): KeyHistory {
   const { text } = verifyNote(parseNote(note), verifiers);
+  return historyFromText(text, note, origin, previous);
+}
+
+/**
+ * Parses a key history note WITHOUT checking its signatures: only for showing or using a
+ * history someone explicitly chose not to pin (`verify-proof --unpinned`). Anything that must
+ * be trusted goes through `openKeyHistory`.
+ *
+ * @example
+ * const claimed = readKeyHistoryUnverified(bundle.keyHistory, bundle.origin);
+ */
+export function readKeyHistoryUnverified(note: string, origin: string): KeyHistory {
+  return historyFromText(parseNote(note).text, note, origin);
+}
+
+function historyFromText(text: string, note: string, origin: string, previous?: KeyHistory): KeyHistory {
   const lines = text.slice(0, -1).split('\n');
   if (lines[0] !== KEY_HISTORY_HEADER || lines.length < 2) historyError('the note is not a pgwarden key history');
   if (lines[1] !== origin) {

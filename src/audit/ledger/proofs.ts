@@ -4,6 +4,7 @@ import {
   type CheckpointPolicy,
   type KeyHistory,
   openKeyHistory,
+  readKeyHistoryUnverified,
   parseVerifierKey,
   type VerifiedCheckpoint,
   verifyCheckpoint,
@@ -279,19 +280,8 @@ function openHistory(
 ): { history: KeyHistory; keyTrust: ProofCheck['keyTrust'] } {
   if (pinned !== undefined)
     return { history: openKeyHistory(note, [parseVerifierKey(pinned)], origin), keyTrust: 'pinned' };
-  // Unpinned: read the history the bundle carries without a signature check, and say so.
-  const text = note.slice(0, note.indexOf('\n\n') + 1);
-  const lines = text.slice(0, -1).split('\n');
-  if (lines[0] !== 'pgwarden.key-history/v1' || lines[1] !== origin) fail("the key history is not this log's");
-  const changes = lines.slice(2).map((line) => {
-    const [action, size, key] = line.split(' ');
-    if ((action !== 'add' && action !== 'revoke') || !/^\d+$/.test(size ?? '') || !key)
-      fail('a key history line is malformed');
-    return action === 'add'
-      ? { action: 'add' as const, size: Number(size), vkey: key }
-      : { action: 'revoke' as const, size: Number(size), key };
-  });
-  return { history: { origin, changes, note }, keyTrust: 'unpinned' };
+  // Unpinned: use the history the bundle carries without a signature check, and say so.
+  return { history: readKeyHistoryUnverified(note, origin), keyTrust: 'unpinned' };
 }
 
 function fail(message: string, detail?: string, hint?: string): never {

@@ -1,7 +1,7 @@
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { loadMasterKey, type MasterKey } from '../../auth/index.js';
+import { configuredMasterKey, loadMasterKey } from '../../auth/index.js';
 import { checkExportedRecord } from '../../audit/export/index.js';
 import {
   bundleProvesLeaf,
@@ -25,20 +25,6 @@ import { withClient } from '../../db/index.js';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint, printJson } from '../output.js';
-
-/** The master key when one is configured or its file exists; never creates one. */
-async function configuredMasterKey(config: PgwardenConfig, cwd: string): Promise<MasterKey | undefined> {
-  if (
-    !config.auth.masterKey &&
-    !(await access(resolve(cwd, config.auth.masterKeyFile)).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    return undefined;
-  }
-  return loadMasterKey(config, cwd);
-}
 
 async function withLedger(
   ctx: CliContext,
