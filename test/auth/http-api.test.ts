@@ -236,14 +236,16 @@ describe('auth HTTP API', () => {
     };
     const unknown: number[] = [];
     const wrong: number[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 6; i++) {
       // below the delay threshold for the real account; interleaved so drift hits both alike
       wrong.push(await time(u.email));
       unknown.push(await time(uniqueEmail('ghost')));
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ratio = median(unknown) / median(wrong);
-    expect(ratio).toBeGreaterThan(0.5);
-    expect(ratio).toBeLessThan(2);
+    // Skipping the dummy hash for an unknown user makes it several times faster (ratio < 0.2);
+    // the bounds leave room for a machine busy with the rest of the suite.
+    expect(ratio).toBeGreaterThan(0.33);
+    expect(ratio).toBeLessThan(3);
   });
 });
