@@ -13,7 +13,10 @@ comment on schema audit is 'pgwarden: row-change audit trail (append-only)';
 create table audit.row_changes (
   id                 bigint      generated always as identity,
   recorded_at        timestamptz not null default pg_catalog.clock_timestamp(),
+  -- The transaction that wrote this row: the ledger seals in its order.
   txid               xid8        not null default pg_catalog.pg_current_xact_id(),
+  -- The transaction that made the change: txid for trigger capture, the decoded one for WAL capture.
+  source_txid        xid8        not null default pg_catalog.pg_current_xact_id(),
   table_oid          oid         not null,
   schema_name        text        not null,
   table_name         text        not null,
@@ -24,10 +27,13 @@ create table audit.row_changes (
   changed_columns    text[],
   actor_sub          text,
   actor_tenant       text,
-  db_role            text        not null,
-  session_user_name  text        not null default session_user,
+  -- NULL for a WAL-captured change whose transaction left no capture context (see audit 0006).
+  db_role            text,
+  session_user_name  text        default session_user,
   client_addr        inet        default pg_catalog.inet_client_addr(),
   application_name   text        default pg_catalog.current_setting('application_name', true),
+  -- How the change was captured: 'trigger' (in the transaction) or 'wal' (decoded after commit).
+  capture            text        not null default 'trigger' check (capture in ('trigger', 'wal')),
   primary key (id, recorded_at),
   -- One encoding per value in the ledger's leaves: data is an object or NULL (never JSON null),
   -- changed_columns a plain 1-based array, times finite.

@@ -24,6 +24,7 @@ export const leafColumns: Readonly<Record<LedgerSource, readonly string[]>> = {
     'id',
     'recorded_at',
     'txid',
+    'source_txid',
     'table_oid',
     'schema_name',
     'table_name',
@@ -38,6 +39,7 @@ export const leafColumns: Readonly<Record<LedgerSource, readonly string[]>> = {
     'session_user_name',
     'client_addr',
     'application_name',
+    'capture',
   ],
   [LedgerSource.securityEvent]: [
     'id',
@@ -76,7 +78,7 @@ function fieldSql(alias: string, column: string): string {
   // Time as integer microseconds since the epoch: independent of TimeZone and DateStyle.
   if (TIME_COLUMNS.has(column)) return `(extract(epoch from ${ref}) * 1000000)::bigint`;
   // xid8 and oid have no JSON form of their own: decimal text, and a number.
-  if (column === 'txid') return `pg_catalog.format('%s', ${ref})`;
+  if (column === 'txid' || column === 'source_txid') return `pg_catalog.format('%s', ${ref})`;
   if (column === 'table_oid') return `${ref}::bigint`;
   return ref;
 }
