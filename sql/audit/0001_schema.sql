@@ -65,6 +65,12 @@ create table audit.audited_tables (
   redact_columns   text[]      not null default '{}',
   -- The primary-key columns, looked up once by audit.enable() instead of on every statement.
   pk_columns       text[],
+  -- 'trigger': captured in the writing transaction (audit._capture); 'wal': decoded from the
+  -- write-ahead log after commit (audit 0006).
+  capture          text        not null default 'trigger' check (capture in ('trigger', 'wal')),
+  -- false once disabled: a WAL-captured table keeps its row (and exclude/redact lists) for the
+  -- changes made before audit.disable() that are decoded after it.
+  enabled          boolean     not null default true,
   enabled_at       timestamptz not null default pg_catalog.clock_timestamp(),
   enabled_by       text        not null default session_user
 );

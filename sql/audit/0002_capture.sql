@@ -98,47 +98,69 @@ revoke all on function audit._capture() from public;
 
 -- security definer: writes audit.audited_tables and the security event, which its callers
 -- cannot touch directly; called by audit.enable/disable after they changed the triggers.
-create function audit._register(p_table regclass, p_exclude text[], p_redact text[], p_enable boolean) returns void
+create function audit._register(p_table regclass, p_exclude text[], p_redact text[], p_enable boolean,
+                                p_capture text default 'trigger') returns void
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+  v_fn regprocedure := case p_capture when 'wal' then 'audit._wal_context()'::pg_catalog.regprocedure
+                                      else 'audit._capture()'::pg_catalog.regprocedure end;
   v_triggers integer;
 begin
   select pg_catalog.count(*) into v_triggers from pg_catalog.pg_trigger
-   where tgrelid = p_table and tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate');
+   where tgrelid = p_table and tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')
+     and (not p_enable or tgfoid = v_fn);
   if p_enable then
     if v_triggers <> 4 then
       raise exception using errcode = 'PW420', message = 'the audit triggers are missing; use audit.enable()';
     end if;
-    insert into audit.audited_tables (table_oid, exclude_columns, redact_columns, pk_columns)
+    if p_capture = 'wal' and not audit._wal_published(p_table) then
+      raise exception using errcode = 'PW420', message = 'the table is not in the WAL capture publication; use audit.enable()';
+    end if;
+    insert into audit.audited_tables (table_oid, exclude_columns, redact_columns, pk_columns, capture)
     values (p_table, coalesce(p_exclude, '{}'), coalesce(p_redact, '{}'),
             (select pg_catalog.array_agg(a.attname::text order by a.attnum)
                from pg_catalog.pg_index i
                join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
-              where i.indrelid = p_table and i.indisprimary))
+              where i.indrelid = p_table and i.indisprimary), p_capture)
     on conflict (table_oid) do update set exclude_columns = excluded.exclude_columns,
-      redact_columns = excluded.redact_columns, pk_columns = excluded.pk_columns,
-      enabled_at = excluded.enabled_at, enabled_by = excluded.enabled_by;
+      redact_columns = excluded.redact_columns, pk_columns = excluded.pk_columns, capture = excluded.capture,
+      enabled = true, enabled_at = excluded.enabled_at, enabled_by = excluded.enabled_by;
   else
     if v_triggers <> 0 then
       raise exception using errcode = 'PW420', message = 'the audit triggers are still present; use audit.disable()';
     end if;
-    delete from audit.audited_tables where table_oid = p_table;
+    -- A WAL-captured table keeps its row: changes made before now may still be decoded, and
+    -- they are shaped by its exclude and redact lists.
+    if exists (select 1 from audit.audited_tables where table_oid = p_table and capture = 'wal') then
+      update audit.audited_tables set enabled = false where table_oid = p_table;
+    else
+      delete from audit.audited_tables where table_oid = p_table;
+    end if;
   end if;
   perform logs.log_event(case when p_enable then 'audit.table_enabled' else 'audit.table_disabled' end, 'notice',
     null, p_table::text, null,
     pg_catalog.jsonb_build_object('table', p_table::text, 'exclude_columns', coalesce(p_exclude, '{}'),
-                                  'redact_columns', coalesce(p_redact, '{}')));
+                                  'redact_columns', coalesce(p_redact, '{}'))
+      || case when p_enable then pg_catalog.jsonb_build_object('capture', p_capture) else '{}'::jsonb end);
 end
 $$;
-alter function audit._register(regclass, text[], text[], boolean) owner to {{role:owner}};
-revoke all on function audit._register(regclass, text[], text[], boolean) from public;
+alter function audit._register(regclass, text[], text[], boolean, text) owner to {{role:owner}};
+revoke all on function audit._register(regclass, text[], text[], boolean, text) from public;
 
 -- Security invoker: creating triggers needs the TRIGGER privilege on the table (dropping them,
 -- its ownership), which the caller must hold; pgwarden's owner role gets no say over app tables.
-create function audit.enable(p_table regclass, p_exclude text[] default '{}', p_redact text[] default '{}')
+-- WAL capture also sets the table's REPLICA IDENTITY FULL and adds it to the publication, which
+-- needs its ownership and the publication's (audit 0006).
+--
+-- p_capture: 'trigger' (in the writing transaction), 'wal' (decoded from the write-ahead log
+-- after commit: a fraction of the write cost), or NULL for 'wal' when WAL capture is set up
+-- (audit.wal_capture_ready()) and 'trigger' otherwise. Switching a table between the two loses
+-- and doubles nothing: the switch waits for the table's writers and changes both at once.
+create function audit.enable(p_table regclass, p_exclude text[] default '{}', p_redact text[] default '{}',
+                             p_capture text default null)
 returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -147,6 +169,8 @@ declare
   v_kind "char";
   v_schema text;
   v_missing text[];
+  v_capture text := p_capture;
+  v_fn regprocedure;
 begin
   select c.relkind, n.nspname into v_kind, v_schema
     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.oid = p_table;
@@ -154,7 +178,7 @@ begin
     raise exception using errcode = 'PW420', message = pg_catalog.format('%s is not a table', p_table),
       hint = 'only ordinary and partitioned tables can be audited';
   end if;
-  if v_schema in ('pgwarden', 'logs', 'auth', 'audit', 'pg_catalog', 'information_schema')
+  if v_schema in ('pgwarden', 'logs', 'auth', 'audit', 'ledger', 'pg_catalog', 'information_schema')
      or v_schema like 'pg\_%' then
     raise exception using errcode = 'PW420',
       message = pg_catalog.format('%s is in schema %s, which pgwarden or PostgreSQL manages', p_table, v_schema);
@@ -170,26 +194,47 @@ begin
     raise exception using errcode = 'PW420',
       message = pg_catalog.format('%s has no column %s', p_table, pg_catalog.array_to_string(v_missing, ', '));
   end if;
-  if (select pg_catalog.count(*) from pg_catalog.pg_trigger where tgrelid = p_table
-        and tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) < 4 then
+  if v_capture is null then
+    v_capture := case when audit.wal_capture_ready() then 'wal' else 'trigger' end;
+  elsif v_capture not in ('trigger', 'wal') then
+    raise exception using errcode = 'PW420', message = pg_catalog.format('unknown capture %L', v_capture),
+      hint = 'capture is trigger or wal';
+  elsif v_capture = 'wal' and not audit.wal_capture_ready() then
+    raise exception using errcode = 'PW420', message = 'WAL capture is not set up in this database',
+      hint = 'it needs wal_level = logical and pgwarden''s replication slot: run pgwarden audit capture setup';
+  end if;
+  v_fn := case v_capture when 'wal' then 'audit._wal_context()'::pg_catalog.regprocedure
+                         else 'audit._capture()'::pg_catalog.regprocedure end;
+  if (select pg_catalog.count(*) from pg_catalog.pg_trigger where tgrelid = p_table and tgfoid = v_fn
+        and tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) < 4
+     or (v_capture = 'wal') <> audit._wal_published(p_table) then
+    -- Writers wait while capture is switched on or over, so each change is captured one way.
+    execute pg_catalog.format('lock table %s in share row exclusive mode', p_table);
     execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
       ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', p_table);
-    execute pg_catalog.format('create trigger pgw_audit_insert after insert on %s referencing new table as pgw_new'
-      ' for each statement execute function audit._capture()', p_table);
-    execute pg_catalog.format('create trigger pgw_audit_update after update on %s referencing old table as pgw_old'
-      ' new table as pgw_new for each statement execute function audit._capture()', p_table);
-    execute pg_catalog.format('create trigger pgw_audit_delete after delete on %s referencing old table as pgw_old'
-      ' for each statement execute function audit._capture()', p_table);
-    execute pg_catalog.format('create trigger pgw_audit_truncate after truncate on %s'
-      ' for each statement execute function audit._capture()', p_table);
+    if v_capture = 'wal' then
+      perform audit._wal_attach(p_table);
+    else
+      if audit._wal_published(p_table) then
+        execute pg_catalog.format('alter publication pgwarden_audit drop table %s', p_table);
+      end if;
+      execute pg_catalog.format('create trigger pgw_audit_insert after insert on %s referencing new table as pgw_new'
+        ' for each statement execute function audit._capture()', p_table);
+      execute pg_catalog.format('create trigger pgw_audit_update after update on %s referencing old table as pgw_old'
+        ' new table as pgw_new for each statement execute function audit._capture()', p_table);
+      execute pg_catalog.format('create trigger pgw_audit_delete after delete on %s referencing old table as pgw_old'
+        ' for each statement execute function audit._capture()', p_table);
+      execute pg_catalog.format('create trigger pgw_audit_truncate after truncate on %s'
+        ' for each statement execute function audit._capture()', p_table);
+    end if;
   end if;
-  perform audit._register(p_table, p_exclude, p_redact, true);
+  perform audit._register(p_table, p_exclude, p_redact, true, v_capture);
 end
 $$;
-alter function audit.enable(regclass, text[], text[]) owner to {{role:owner}};
-revoke all on function audit.enable(regclass, text[], text[]) from public;
-comment on function audit.enable(regclass, text[], text[]) is
-  'pgwarden: capture the row changes of a table (idempotent); PW420 when it cannot be audited';
+alter function audit.enable(regclass, text[], text[], text) owner to {{role:owner}};
+revoke all on function audit.enable(regclass, text[], text[], text) from public;
+comment on function audit.enable(regclass, text[], text[], text) is
+  'pgwarden: capture the row changes of a table (idempotent; capture trigger, wal, or NULL for the best available); PW420 when it cannot be audited';
 
 create function audit.disable(p_table regclass) returns void
 language plpgsql
@@ -198,6 +243,9 @@ as $$
 begin
   execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
     ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', p_table);
+  if audit._wal_published(p_table) then
+    execute pg_catalog.format('alter publication pgwarden_audit drop table %s', p_table);
+  end if;
   perform audit._register(p_table, null, null, false);
 end
 $$;

@@ -8,9 +8,9 @@
 grant usage on schema audit to {{role:auditor}}, {{role:security_admin}};
 grant select on audit.row_changes, audit.audited_tables to {{role:auditor}}, {{role:security_admin}};
 grant execute on function
-  audit.enable(regclass, text[], text[]),
+  audit.enable(regclass, text[], text[], text),
   audit.disable(regclass),
-  audit._register(regclass, text[], text[], boolean),
+  audit._register(regclass, text[], text[], boolean, text),
   audit._capture(),
   audit.ensure_partitions(integer)
 to {{role:security_admin}};

@@ -357,7 +357,8 @@ begin
     elsif r.classid = 'pg_catalog.pg_trigger'::regclass then
       -- A pgw_audit_* trigger re-created (CREATE OR REPLACE) to run something else.
       if exists (select 1 from pg_catalog.pg_trigger t where t.oid = r.objid and t.tgname like 'pgw\_audit\_%'
-                    and t.tgfoid <> 'audit._capture()'::pg_catalog.regprocedure) then
+                    and t.tgfoid not in ('audit._capture()'::pg_catalog.regprocedure,
+                                         'audit._wal_context()'::pg_catalog.regprocedure)) then
         perform logs.log_event('ddl.trigger_replaced', 'critical', null, r.object_identity, null, v_details);
       end if;
     end if;
@@ -428,13 +429,13 @@ begin
     if r.object_type = 'policy' and v_reported then
       perform logs.log_event('ddl.policy', 'warning', null, r.object_identity, null,
         v_details || pg_catalog.jsonb_build_object('action', 'drop'));
-    elsif r.object_type = 'table' and exists (select 1 from audit.audited_tables a where a.table_oid = r.objid) then
+    elsif r.object_type = 'table' and exists (select 1 from audit.audited_tables a where a.table_oid = r.objid and a.enabled) then
       perform logs.log_event('ddl.audited_table_dropped', 'warning', null, r.object_identity, null, v_details);
     elsif r.object_type = 'trigger' and r.original and r.address_names[3] like 'pgw\_audit\_%' then
       select c.oid into v_table
         from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
        where n.nspname = r.address_names[1] and c.relname = r.address_names[2];
-      if v_table is not null and exists (select 1 from audit.audited_tables a where a.table_oid = v_table) then
+      if v_table is not null and exists (select 1 from audit.audited_tables a where a.table_oid = v_table and a.enabled) then
         insert into audit.ddl_pending_checks as p (table_oid, details)
         values (v_table, v_details || pg_catalog.jsonb_build_object('object_type', 'table', 'object_identity', v_table::regclass::text,
                                                                    'triggers', pg_catalog.jsonb_build_array(r.address_names[3])))
@@ -449,7 +450,7 @@ revoke all on function audit._ddl_dropped() from public;
 
 -- security definer: runs at commit as the owner, to read audit.audited_tables, empty the
 -- owner-only queue and write the event. A table still registered for audit whose four audit
--- triggers (calling audit._capture()) are not all there lost them outside audit.disable().
+-- triggers (calling audit._capture(), or audit._wal_context() for WAL capture) are not all there lost them outside audit.disable().
 create function audit._ddl_check_pending() returns trigger
 language plpgsql
 security definer
@@ -457,14 +458,17 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_missing text[];
+  v_fn regprocedure;
 begin
   delete from audit.ddl_pending_checks where table_oid = new.table_oid;
-  if exists (select 1 from audit.audited_tables a where a.table_oid = new.table_oid)
-     and exists (select 1 from pg_catalog.pg_class c where c.oid = new.table_oid) then
+  select case a.capture when 'wal' then 'audit._wal_context()'::pg_catalog.regprocedure
+                        else 'audit._capture()'::pg_catalog.regprocedure end
+    into v_fn from audit.audited_tables a where a.table_oid = new.table_oid and a.enabled;
+  if v_fn is not null and exists (select 1 from pg_catalog.pg_class c where c.oid = new.table_oid) then
     select pg_catalog.array_agg(x order by x) into v_missing
       from pg_catalog.unnest('{pgw_audit_insert,pgw_audit_update,pgw_audit_delete,pgw_audit_truncate}'::text[]) x
      where not exists (select 1 from pg_catalog.pg_trigger t where t.tgrelid = new.table_oid and t.tgname = x
-                          and t.tgfoid = 'audit._capture()'::pg_catalog.regprocedure);
+                          and t.tgfoid = v_fn);
     if v_missing is not null then
       perform logs.log_event('ddl.trigger_dropped', 'critical', null, new.details ->> 'object_identity', null,
         new.details || pg_catalog.jsonb_build_object('missing_triggers', v_missing));

@@ -6,6 +6,7 @@
  * @example
  * import { sealLedger, verifyLedger } from 'pgwarden/audit';
  */
+export * from './capture/index.js';
 export * from './checkpoint/index.js';
 export * from './ledger/index.js';
 export * from './merkle/index.js';

@@ -217,6 +217,8 @@ export const ErrorCodes = {
   AUDIT_RETENTION: 'PW422',
   /** An export could not be written: bad format, bad range, or the destination failed. */
   AUDIT_EXPORT: 'PW423',
+  /** WAL capture cannot run: wal_level is not logical, no REPLICATION attribute, the slot is missing or lost, or another capture service holds it. */
+  AUDIT_WAL_CAPTURE: 'PW424',
 
   // PW43x — the ledger (sealing and verification)
   /** The ledger is not set up: no state or signing keys (run `pgwarden audit keys init`, or `install` with a master key). */

@@ -33,6 +33,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     dataDir: join(dir, 'data'),
     bindir: process.env.PGWARDEN_PG_BINDIR || undefined,
     ephemeral: true,
+    // WAL capture tests each set up a slot in their own database.
+    settings: { max_replication_slots: 40 },
   });
   await cluster.init();
   const conn = await cluster.start();

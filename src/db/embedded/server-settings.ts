@@ -76,6 +76,8 @@ export function buildSettings(input: SettingsInput): Map<string, SettingValue> {
     settings.set('synchronous_commit', false);
     settings.set('full_page_writes', false);
   }
+  // Logical decoding, for the audit trail's WAL capture: it changes only what the log records.
+  if (!settings.has('wal_level')) settings.set('wal_level', 'logical');
   settings.set('listen_addresses', '127.0.0.1');
   settings.set('port', input.port);
   settings.set('unix_socket_directories', '');
