@@ -128,11 +128,18 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .description('capture every row change of a table (it needs a primary key)')
     .option('--exclude-columns <columns>', 'comma-separated columns left out of the records')
     .option('--redact-columns <columns>', 'comma-separated columns whose values are recorded as [redacted]')
+    .option('--capture <mode>', 'trigger (in the writing transaction) or wal (decoded after commit); default: wal once set up')
     .action(auditAction('auditEnableCommand'));
   audit
     .command('disable <table>')
     .description('stop capturing the row changes of a table; its records are kept')
     .action(auditAction('auditDisableCommand'));
+  audit
+    .command('capture [action]')
+    .description('WAL capture of audited tables: setup (publications and slot), run (apply the log now), or status')
+    .action(function (this: Command, action?: unknown) {
+      run(auditCommands.auditCaptureCommand as Handler, { ...this.optsWithGlobals(), action });
+    });
   audit
     .command('retention')
     .description('archive, check and drop the monthly audit partitions older than --keep-months')

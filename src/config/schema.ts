@@ -151,6 +151,19 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    audit: z
+      .object({
+        /**
+         * Set up WAL capture (logical decoding) when `pgwarden up` starts and the server allows it
+         * (wal_level = logical, a REPLICATION login): tables enabled afterwards are captured from the
+         * log, off their writers' path.
+         */
+        walCapture: flag.default(true),
+        /** How often `pgwarden up` applies the decoded log to the trail (0: never). */
+        captureIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(1_000),
+      })
+      .strict()
+      .prefault({}),
     ledger: z
       .object({
         /** Sign checkpoints with ML-DSA-65 as well as Ed25519 (set when the ledger is first set up). */

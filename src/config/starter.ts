@@ -74,6 +74,12 @@ auth:
   adminRole: admin
   adminRequiresMfa: true
 
+audit:
+  # Row-change capture from the write-ahead log (docs/audit.md): pgwarden up sets it up when
+  # wal_level = logical and its login may replicate, then applies the log every captureIntervalMs.
+  walCapture: true
+  captureIntervalMs: 1000
+
 ledger:
   # The tamper-evident ledger over the audit trail (advanced tier): docs/audit.md.
   # Checkpoints are signed with Ed25519, and with ML-DSA-65 too when hybrid (chosen at set-up).

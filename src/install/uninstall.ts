@@ -94,8 +94,17 @@ async function runUninstall(client: pg.ClientBase, options: UninstallOptions): P
       },
     );
   }
-  return withTransaction(client, async () => {
+  // WAL capture's slot (cluster-wide, dropped after the commit: it keeps log for nobody then).
+  const hasWalState = (await client.query(`select pg_catalog.to_regclass('audit.wal_state') as t`)).rows[0]?.t;
+  const slots = hasWalState
+    ? (await client.query<{ slot_name: string }>('select w.slot_name from audit.wal_state w')).rows.map(
+        (r) => r.slot_name,
+      )
+    : [];
+  const result = await withTransaction(client, async () => {
     if (retained.length > 0) await recordUninstall(client, retained);
+    // Publications are no schema's objects: WAL capture's go explicitly.
+    await client.query('drop publication if exists pgwarden_audit, pgwarden_audit_context');
     const outsideBefore = await outsideObjects(client, schemas);
     const keptBefore = await columnsOf(client, retained);
     const droppedSchemas: string[] = [];
@@ -132,6 +141,14 @@ async function runUninstall(client: pg.ClientBase, options: UninstallOptions): P
     const { dropped, kept } = await dropRoles(client, Object.values(roles));
     return { droppedSchemas, keptTables: retained, droppedRoles: dropped, keptRoles: kept };
   });
+  for (const slot of slots) {
+    await client.query(
+      `select pg_catalog.pg_drop_replication_slot(s.slot_name) from pg_catalog.pg_replication_slots s
+        where s.slot_name = $1 and not s.active`,
+      [slot],
+    );
+  }
+  return result;
 }
 
 // What pgwarden's roles still hold in this database once its schemas are gone: the kept schemas

@@ -48,6 +48,7 @@ describe('loadConfig precedence', () => {
       embedded: { dir: '.pgwarden', port: 0, osUser: 'postgres' },
       install: { tier: 'advanced', rolePrefix: 'pgw_', lockTimeoutMs: 300_000 },
       log: { level: 'info' },
+      audit: { walCapture: true, captureIntervalMs: 1000 },
       ledger: { hybrid: true, sealIntervalMs: 5000, batchSize: 10000, witnessStdout: false },
       auth: expect.objectContaining({
         issuer: 'pgwarden',

@@ -14,4 +14,5 @@ export {
   type WalCaptureResult,
   type WalSetupResult,
 } from './wal-capture.js';
+export { startWalCaptureService, type CaptureService, type CaptureServiceOptions } from './service.js';
 export { formatLsn, parseLsn, parsePgoutput, type PgoutputMessage, type Relation } from './pgoutput.js';

@@ -137,7 +137,10 @@ export function parsePgoutput(data: Buffer): PgoutputMessage {
         r.int32(); // typmod: the text form already honours it
         columns.push({ name: colName, typeOid, key: (flags & 1) === 1 });
       }
-      return { kind: 'relation', relation: { id, schema: schema === '' ? 'pg_catalog' : schema, name, replicaIdentity, columns } };
+      return {
+        kind: 'relation',
+        relation: { id, schema: schema === '' ? 'pg_catalog' : schema, name, replicaIdentity, columns },
+      };
     }
     case 'Y': {
       const oid = r.uint32();

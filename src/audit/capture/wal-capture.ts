@@ -114,10 +114,13 @@ export async function setupWalCapture(client: pg.ClientBase): Promise<WalSetupRe
 
 /** The registered slot of this database, or null when WAL capture is not set up. */
 export async function walCaptureSlot(client: pg.ClientBase): Promise<string | null> {
+  const { rows: t } = await client.query<{ installed: boolean }>(
+    `select pg_catalog.to_regclass('audit.wal_state') is not null as installed`,
+  );
+  if (!t[0]?.installed) return null;
   const { rows } = await client.query<{ slot_name: string }>(
     `select w.slot_name from audit.wal_state w
-      where pg_catalog.to_regclass('audit.wal_state') is not null
-        and w.database_oid = (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())`,
+      where w.database_oid = (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())`,
   );
   return rows[0]?.slot_name ?? null;
 }
@@ -237,7 +240,10 @@ const joinParts = (parts: Part[] | null): string | null =>
  * @example
  * const r = await captureWal(client); // { transactions: 12, rows: 40, contextMissing: 0, appliedLsn: '0/1A2B3C4' }
  */
-export async function captureWal(client: pg.ClientBase, options: WalCaptureOptions = {}): Promise<WalCaptureResult | null> {
+export async function captureWal(
+  client: pg.ClientBase,
+  options: WalCaptureOptions = {},
+): Promise<WalCaptureResult | null> {
   const slot = await walCaptureSlot(client);
   if (slot === null) return null;
   const maxChanges = options.maxChanges ?? 100_000;
@@ -346,7 +352,15 @@ export async function captureWal(client: pg.ClientBase, options: WalCaptureOptio
               const rel = relations.get(id);
               if (!rel) throw fail(`the decoded log names an unknown relation ${id}`);
               if (rel.isContext) continue;
-              txRows.push({ relation: rel, op: 'TRUNCATE', old: null, new: null, context, xid: begin.xid, commitTime: begin.commitTime });
+              txRows.push({
+                relation: rel,
+                op: 'TRUNCATE',
+                old: null,
+                new: null,
+                context,
+                xid: begin.xid,
+                commitTime: begin.commitTime,
+              });
             }
             break;
           default:
@@ -399,7 +413,7 @@ function contextOf(rel: Relation, values: TupleValue[]): Context {
 /**
  * Makes sure the server has flushed its log up to `target`: decoding reads flushed log only, and
  * with synchronous_commit off a commit may wait up to three wal_writer_delay rounds for it. A
- * commit of its own with synchronous_commit on flushes everything before it.
+ * synchronous commit of its own flushes everything before it.
  */
 async function waitForFlush(client: pg.ClientBase, target: string, waitMs: number): Promise<void> {
   const deadline = Date.now() + waitMs;
@@ -410,7 +424,10 @@ async function waitForFlush(client: pg.ClientBase, target: string, waitMs: numbe
     );
     if (rows[0]?.done || Date.now() >= deadline) return;
     if (round === 0) {
-      await client.query('begin; set local synchronous_commit = on; select pg_catalog.pg_current_xact_id(); commit');
+      // A commit flushes only if its transaction wrote to the log: a (transactional, unpublished) message does.
+      await client.query(
+        `begin; set local synchronous_commit = on; select pg_catalog.pg_logical_emit_message(true, 'pgwarden.flush', ''); commit`,
+      );
     } else await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -1,3 +1,4 @@
+import { captureWal } from '../../audit/capture/index.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type pg from 'pg';
@@ -110,6 +111,8 @@ export async function auditSealCommand(ctx: CliContext, flags: AuditSealFlags): 
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new PgwardenError(ErrorCodes.USAGE, '--batch-size must be a positive integer');
     }
+    // What the log holds goes into the trail first, so the seal covers every committed change.
+    await captureWal(client);
     const result = await sealLedger(client, { masterKey, batchSize, witnesses });
     const rate = result.ms > 0 ? Math.round((result.sealed * 1000) / result.ms) : 0;
     if (ctx.output.json) printJson(ctx.output, { ok: true, ...result, rowsPerSecond: rate });

@@ -2,6 +2,12 @@ import { readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadMasterKey } from '../../auth/index.js';
 import {
+  type CaptureService,
+  setupWalCapture,
+  startWalCaptureService,
+  walCaptureSlot,
+} from '../../audit/capture/index.js';
+import {
   configuredWitnesses,
   initLedger,
   openLedgerSigners,
@@ -61,6 +67,8 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
           );
         }
       }
+      // WAL capture runs once the audit module is installed, where the server allows it.
+      const capture = installedModules.has('audit') ? await startCaptureFor(config, db, log) : undefined;
       // The ledger sealer runs once the ledger module is installed (and sealing is not turned off).
       const sealer =
         installedModules.has('ledger') && config.ledger.sealIntervalMs > 0
@@ -75,6 +83,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
           server: status.server.version,
           auth: auth?.url ?? null,
           sealer: sealer ? { intervalMs: config.ledger.sealIntervalMs } : null,
+          walCapture: capture ? { intervalMs: config.audit.captureIntervalMs } : null,
         };
         log.info(ready, 'pgwarden up is ready');
         if (output.json) output.out(JSON.stringify(ready));
@@ -85,11 +94,14 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
             `  pgwarden: ${status.installed ? `tier ${status.tier} installed` : 'not installed yet — run `pgwarden install` in another terminal'}`,
           );
           if (auth) output.out(`  auth API: ${auth.url}  (JWKS ${auth.url}/.well-known/jwks.json)`);
+          if (capture) output.out(`  audit: WAL capture every ${config.audit.captureIntervalMs / 1000} s`);
           if (sealer) output.out(`  ledger: sealing every ${config.ledger.sealIntervalMs / 1000} s`);
           output.out('  Ctrl-C or `pgwarden down` stops it.');
         }
         await untilStopped(ctx);
       } finally {
+        // The last capture pass first, so the last seal covers what it applied.
+        await capture?.close();
         await sealer?.close();
         await auth?.close();
       }
@@ -183,6 +195,33 @@ async function startSealerFor(
     log.warn(
       { kind: 'ledger-sealer-not-started', error: err instanceof Error ? err.message : String(err) },
       'the ledger sealer did not start; run `pgwarden audit keys init` and `pgwarden audit seal` to see why',
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Sets WAL capture up (once; idempotent) when configured and the server allows it, and starts
+ * applying the log every `audit.captureIntervalMs`. Where it cannot (wal_level is not logical, no
+ * REPLICATION attribute) tables keep trigger capture, and the reason is logged once.
+ */
+async function startCaptureFor(
+  config: PgwardenConfig,
+  db: DatabaseHandle,
+  log: Logger,
+): Promise<CaptureService | undefined> {
+  if (config.audit.captureIntervalMs === 0) return undefined;
+  try {
+    const slot = await withClient(db.connection, async (c) =>
+      config.audit.walCapture ? (await setupWalCapture(c)).slot : walCaptureSlot(c),
+    );
+    if (slot === null) return undefined;
+    return startWalCaptureService({ connection: db.connection, intervalMs: config.audit.captureIntervalMs, log });
+  } catch (err) {
+    const e = err as { code?: string; message?: string; hint?: string };
+    log.info(
+      { kind: 'wal-capture-unavailable', code: e.code, error: e.message, hint: e.hint },
+      'WAL capture is not available here; audited tables use trigger capture',
     );
     return undefined;
   }
