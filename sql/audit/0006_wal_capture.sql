@@ -23,6 +23,8 @@ create table audit.wal_state (
   database_oid oid         not null,
   applied_lsn  pg_lsn      not null default '0/0',
   applied_at   timestamptz,
+  -- What audit._wal_check() last found wrong (reported once, when it appears).
+  problems     jsonb       not null default '{}',
   created_at   timestamptz not null default pg_catalog.clock_timestamp()
 );
 alter table audit.wal_state owner to {{role:owner}};
@@ -252,12 +254,63 @@ alter function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], tex
 revoke all on function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
                                         text[], text[], inet[], text[], text[], text[]) from public;
 
+-- security definer: reads the owner's state and writes security events. Run by every capture
+-- pass: a table enabled for WAL capture whose changes would no longer reach the trail (taken out
+-- of the publication, REPLICA IDENTITY changed, its context triggers dropped or disabled) is a
+-- critical audit.wal_capture_broken event, once per problem; its repair, a notice. Returns the
+-- problems found, keyed by table.
+create function audit._wal_check(p_slot name) returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now jsonb;
+  v_before jsonb;
+  k text;
+begin
+  select coalesce(pg_catalog.jsonb_object_agg(t.name, t.problems), '{}') into v_now
+    from (select a.table_oid::regclass::text as name,
+                 pg_catalog.to_jsonb(pg_catalog.array_remove(array[
+                   case when not audit._wal_published(a.table_oid) then 'not_published' end,
+                   case when c.relreplident <> 'f' then 'replica_identity_' || c.relreplident::text end,
+                   case when (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
+                               where tg.tgrelid = a.table_oid and tg.tgenabled in ('O', 'A')
+                                 and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
+                                 and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4
+                        then 'context_triggers' end], null)) as problems
+            from audit.audited_tables a join pg_catalog.pg_class c on c.oid = a.table_oid
+           where a.capture = 'wal' and a.enabled) t
+   where pg_catalog.jsonb_array_length(t.problems) > 0;
+  select w.problems into v_before from audit.wal_state w where w.slot_name = p_slot for update;
+  if v_before is null or v_now = v_before then
+    return v_now;
+  end if;
+  for k in select pg_catalog.jsonb_object_keys(v_now) loop
+    if (v_before -> k) is distinct from (v_now -> k) then
+      perform logs.log_event('audit.wal_capture_broken', 'critical', null, k, null,
+        pg_catalog.jsonb_build_object('table', k, 'problems', v_now -> k));
+    end if;
+  end loop;
+  for k in select pg_catalog.jsonb_object_keys(v_before) loop
+    if not v_now ? k then
+      perform logs.log_event('audit.wal_capture_repaired', 'notice', null, k, null, pg_catalog.jsonb_build_object('table', k));
+    end if;
+  end loop;
+  update audit.wal_state set problems = v_now where slot_name = p_slot;
+  return v_now;
+end
+$$;
+alter function audit._wal_check(name) owner to {{role:owner}};
+revoke all on function audit._wal_check(name) from public;
+
 grant select on audit.wal_state to {{role:auditor}}, {{role:security_admin}};
 grant execute on function audit.wal_capture_ready() to {{role:auditor}}, {{role:security_admin}};
 grant execute on function
   audit._wal_context(),
   audit._wal_attach(regclass),
   audit._wal_register_slot(name, boolean),
+  audit._wal_check(name),
   audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
                    text[], text[], inet[], text[], text[], text[])
 to {{role:security_admin}};

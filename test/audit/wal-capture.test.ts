@@ -274,6 +274,24 @@ describe('switching capture modes', () => {
   });
 });
 
+describe('WAL capture taken apart [A-18]', () => {
+  it('raises a critical event, once, when a table leaves the publication or loses its full identity', async () => {
+    await admin.query(`create table wal.victim (id int primary key, v int); select audit.enable('wal.victim')`);
+    await captureWal(admin);
+    await admin.query('alter publication pgwarden_audit drop table wal.victim');
+    await admin.query('alter table wal.victim replica identity default');
+    await captureWal(admin);
+    await captureWal(admin);
+    const broken = (await eventsOf('audit.wal_capture_broken')).filter((e) => e.subject === 'wal.victim');
+    expect(broken).toHaveLength(1);
+    expect(broken[0]).toMatchObject({ severity: 'critical' });
+    expect(broken[0]!.details.problems).toEqual(['not_published', 'replica_identity_d']);
+    await admin.query(`select audit.enable('wal.victim', '{}', '{}', 'wal')`);
+    await captureWal(admin);
+    expect((await eventsOf('audit.wal_capture_repaired')).map((e) => e.subject)).toContain('wal.victim');
+  });
+});
+
 describe('a lost WAL capture slot', () => {
   it('stops capture with PW424, and setting up again creates the slot with a critical event', async () => {
     const slot = await walCaptureSlot(admin);

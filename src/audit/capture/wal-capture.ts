@@ -260,6 +260,8 @@ export async function captureWal(
     );
   }
   await waitForFlush(client, target, options.flushWaitMs ?? 5000);
+  // A table whose changes would stop reaching the log is a critical event (once per problem).
+  await client.query('select audit._wal_check($1)', [slot]);
 
   await client.query('begin');
   try {
