@@ -8,6 +8,7 @@ import {
   verifyLedger,
   verifyProofBundle,
 } from '../audit/ledger/index.js';
+import { captureWal, setupWalCapture } from '../audit/capture/index.js';
 import { parseNote } from '../audit/checkpoint/index.js';
 import { type ConnectionConfig, quoteIdent } from '../db/client.js';
 import { type DemoSection, section } from './report.js';
@@ -62,6 +63,31 @@ export async function auditTour(
           denied === '42501' || denied === 'PW421',
           `even pgwarden's owner role cannot delete audit rows (${denied})`,
         );
+        // WAL capture: the same records, decoded from the write-ahead log after commit.
+        const wal = await setupWalCapture(c).then(
+          () => true,
+          (e: Error) => {
+            s.line(`WAL capture is not available on this server (${e.message}); app.projects stays on trigger capture`);
+            return false;
+          },
+        );
+        if (wal) {
+          await c.query(`select audit.enable('app.projects', '{}', '{}', 'wal')`);
+          await c.query(
+            `update app.projects set name = name || ' (archived)' where id in (select id from app.projects limit 2)`,
+          );
+          const applied = await captureWal(c);
+          const { rows: decoded } = await c.query(
+            `select op, changed_columns, capture, db_role from audit.row_changes where table_name = 'projects' order by id`,
+          );
+          s.line(
+            `WAL capture: ${applied?.rows ?? 0} project update(s) decoded from the log after commit, changed ${decoded[0]?.changed_columns?.join(', ') ?? '-'} by ${decoded[0]?.db_role ?? '-'}`,
+          );
+          s.check(
+            decoded.length === 2 && decoded.every((r) => r.capture === 'wal' && r.op === 'UPDATE'),
+            "WAL capture recorded the 2 project updates off the writers' path (capture = wal)",
+          );
+        }
       }),
     );
     add(

@@ -264,6 +264,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
 async function recreateDatabases(admin: ConnectionConfig, names: string[]): Promise<void> {
   await withClient(admin, async (c) => {
     for (const name of names) {
+      // A WAL capture slot left by an interrupted run would keep the database from being dropped.
+      await c.query(
+        `select pg_catalog.pg_drop_replication_slot(s.slot_name) from pg_catalog.pg_replication_slots s
+          where s.database = $1 and not s.active`,
+        [name],
+      );
       await c.query(`drop database if exists ${quoteIdent(name)} with (force)`);
       await c.query(`create database ${quoteIdent(name)}`);
     }
