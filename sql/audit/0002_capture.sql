@@ -27,6 +27,11 @@ create function audit._capture() returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+-- Values in one form whatever the writer's session says, the same as WAL capture writes them.
+set timezone = 'UTC'
+set intervalstyle = 'postgres'
+set bytea_output = 'hex'
+set extra_float_digits = 1
 as $$
 declare
   v_role text := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
@@ -132,9 +137,10 @@ begin
     if v_triggers <> 0 then
       raise exception using errcode = 'PW420', message = 'the audit triggers are still present; use audit.disable()';
     end if;
-    -- A WAL-captured table keeps its row: changes made before now may still be decoded, and
-    -- they are shaped by its exclude and redact lists.
-    if exists (select 1 from audit.audited_tables where table_oid = p_table and capture = 'wal') then
+    -- Where WAL capture is set up, the table keeps its row: changes it made under WAL capture
+    -- (before now, or before a switch to trigger capture) may still be decoded, and they are
+    -- shaped by its exclude and redact lists.
+    if exists (select 1 from audit.wal_state) then
       update audit.audited_tables set enabled = false where table_oid = p_table;
     else
       delete from audit.audited_tables where table_oid = p_table;
@@ -171,6 +177,7 @@ declare
   v_missing text[];
   v_capture text := p_capture;
   v_fn regprocedure;
+  v_redo boolean;
 begin
   select c.relkind, n.nspname into v_kind, v_schema
     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.oid = p_table;
@@ -205,9 +212,14 @@ begin
   end if;
   v_fn := case v_capture when 'wal' then 'audit._wal_context()'::pg_catalog.regprocedure
                          else 'audit._capture()'::pg_catalog.regprocedure end;
-  if (select pg_catalog.count(*) from pg_catalog.pg_trigger where tgrelid = p_table and tgfoid = v_fn
-        and tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) < 4
-     or (v_capture = 'wal') <> audit._wal_published(p_table) then
+  if v_capture = 'wal' then
+    v_redo := not audit._wal_attached(p_table);
+  else
+    v_redo := audit._wal_published(p_table)
+      or (select pg_catalog.count(*) from pg_catalog.pg_trigger where tgrelid = p_table and tgfoid = v_fn
+            and tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) < 4;
+  end if;
+  if v_redo then
     -- Writers wait while capture is switched on or over, so each change is captured one way.
     execute pg_catalog.format('lock table %s in share row exclusive mode', p_table);
     execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
@@ -215,9 +227,7 @@ begin
     if v_capture = 'wal' then
       perform audit._wal_attach(p_table);
     else
-      if audit._wal_published(p_table) then
-        execute pg_catalog.format('alter publication pgwarden_audit drop table %s', p_table);
-      end if;
+      perform audit._wal_detach(p_table);
       execute pg_catalog.format('create trigger pgw_audit_insert after insert on %s referencing new table as pgw_new'
         ' for each statement execute function audit._capture()', p_table);
       execute pg_catalog.format('create trigger pgw_audit_update after update on %s referencing old table as pgw_old'
@@ -243,9 +253,7 @@ as $$
 begin
   execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
     ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', p_table);
-  if audit._wal_published(p_table) then
-    execute pg_catalog.format('alter publication pgwarden_audit drop table %s', p_table);
-  end if;
+  perform audit._wal_detach(p_table);
   perform audit._register(p_table, null, null, false);
 end
 $$;

@@ -3,15 +3,15 @@
 -- plugin, publication pgwarden_audit) by pgwarden's capture service, and written to
 -- audit.row_changes as the capture trigger would have written them.
 --
--- What the log does not hold is who made a change. A BEFORE statement trigger, whose WHEN test
--- is false for every statement after the first of a transaction (unless the role or the request
--- context changes), writes one row to audit.wal_context: db role, session user, client address,
--- application name and the verified request context. That table is in its own publication, so
--- the row arrives in the decoded stream just before the changes it describes. Only the owner
--- role can insert there (the trigger is security definer): a user cannot forge another actor. A
--- change decoded without a context row (session_replication_role = replica, which needs a
--- superuser, or a statement on a partition of a partitioned audited table) is still recorded,
--- with the context columns NULL, and reported as audit.wal_context_missing.
+-- What the log does not hold is who made a change. A BEFORE statement trigger writes a row to
+-- audit.wal_context (db role, session user, client address, application name, the verified
+-- request context) when the transaction has none yet for its current role and request context;
+-- an owner-only unlogged table remembers, per backend, the last one written, so later statements
+-- cost one index probe. audit.wal_context is in its own publication, so the row arrives in the
+-- decoded stream just before the changes it describes. Only the owner role writes either table
+-- (the trigger is security definer): a user can neither forge an actor nor skip the row. A change
+-- decoded without a context row (session_replication_role = replica, which needs a superuser) is
+-- still recorded, with the context columns NULL, and reported as audit.wal_context_missing.
 --
 -- Set up by pgwarden (setupWalCapture / `pgwarden audit capture setup`): wal_level = logical,
 -- the publications, and a logical replication slot, which keeps the log until the service has
@@ -46,22 +46,37 @@ alter table audit.wal_context owner to {{role:owner}};
 comment on table audit.wal_context is
   'pgwarden: who made the WAL-captured changes of a transaction (read from the log; emptied as it is applied)';
 
--- security definer: writes audit.wal_context, which no other role may. Fires BEFORE each
--- statement whose WHEN test (see audit._wal_attach) finds no context row yet for this
--- transaction, role and request context; the setting it leaves is that test's key.
+-- Per backend, the transaction, role and request context audit.wal_context last got a row for.
+-- Unlogged: it matters only while the backend lives, and is never decoded.
+create unlogged table audit.wal_context_seen (
+  pid  integer primary key,
+  key  text    not null
+);
+alter table audit.wal_context_seen owner to {{role:owner}};
+comment on table audit.wal_context_seen is
+  'pgwarden: per backend, the transaction/role/context audit.wal_context last recorded (owner-only)';
+
+-- security definer: writes audit.wal_context and audit.wal_context_seen, which no other role
+-- may, and reads only them: no setting a user controls can make it skip the row.
 create function audit._wal_context() returns trigger
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_role text := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
-  v_ctx jsonb := auth._context(v_role);
+  v_key text := pg_catalog.concat(pg_catalog.pg_current_xact_id(), '/', pg_catalog.current_setting('role'), '/',
+                                  pg_catalog.current_setting('pgwarden.context_mac', true));
+  v_role text;
+  v_ctx jsonb;
 begin
+  if exists (select 1 from audit.wal_context_seen s where s.pid = pg_catalog.pg_backend_pid() and s.key = v_key) then
+    return null;
+  end if;
+  v_role := coalesce(nullif(pg_catalog.current_setting('role', true), 'none'), session_user::text);
+  v_ctx := auth._context(v_role);
   insert into audit.wal_context (db_role, actor_sub, actor_tenant) values (v_role, v_ctx->>'sub', v_ctx->>'tenant');
-  perform pg_catalog.set_config('pgwarden.audit_wal',
-    pg_catalog.concat(pg_catalog.pg_current_xact_id(), '/', pg_catalog.current_setting('role'), '/',
-                      pg_catalog.current_setting('pgwarden.context_mac', true)), true);
+  insert into audit.wal_context_seen as s (pid, key) values (pg_catalog.pg_backend_pid(), v_key)
+  on conflict (pid) do update set key = excluded.key;
   return null;
 end
 $$;
@@ -99,32 +114,55 @@ alter function audit.wal_capture_ready() owner to {{role:owner}};
 comment on function audit.wal_capture_ready() is
   'pgwarden: true when tables can be audited by WAL capture (wal_level = logical, publications and slot in place)';
 
+-- Whether a table (and each of its partitions) is fully set up for WAL capture: published, REPLICA
+-- IDENTITY FULL and the four context triggers, enabled.
+create function audit._wal_attached(p_table regclass) returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select audit._wal_published(p_table)
+     and not exists (
+       select 1 from (select p_table as relid union select t.relid from pg_catalog.pg_partition_tree(p_table) t) r
+         join pg_catalog.pg_class c on c.oid = r.relid
+        where (c.relkind = 'r' and c.relreplident <> 'f')
+           or (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
+                where tg.tgrelid = r.relid and tg.tgenabled in ('O', 'A')
+                  and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
+                  and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4)
+$$;
+alter function audit._wal_attached(regclass) owner to {{role:owner}};
+
 -- Security invoker, called by audit.enable(): REPLICA IDENTITY and the publication need the
 -- caller to own the table (and the publication). FULL puts every old value in the log, which
--- old_data needs; partitions get it too, as their changes are decoded with their own identity.
+-- old_data needs. A partitioned table's partitions get FULL and the context triggers too: their
+-- changes are decoded with their own identity, and a statement addressed to a partition fires
+-- the partition's statement triggers, not the parent's. Partitions added later need
+-- audit.enable() again (audit._wal_check reports them).
 create function audit._wal_attach(p_table regclass) returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_part regclass;
-  v_when constant text := 'when (pg_catalog.current_setting(''pgwarden.audit_wal'', true) is distinct from '
-    'pg_catalog.concat(pg_catalog.pg_current_xact_id(), ''/'', pg_catalog.current_setting(''role''), ''/'', '
-    'pg_catalog.current_setting(''pgwarden.context_mac'', true)))';
 begin
+  if not audit._wal_published(p_table) then
+    execute pg_catalog.format('alter publication pgwarden_audit add table only %s', p_table);
+  end if;
   -- pg_partition_tree() lists a partitioned table and its partitions; a plain table only itself.
-  for v_part in select p_table union select t.relid from pg_catalog.pg_partition_tree(p_table) t loop
+  for v_part in select p_table union select t.relid from pg_catalog.pg_partition_tree(p_table) t where t.isleaf or t.level > 0 loop
     execute pg_catalog.format('alter table %s replica identity full', v_part);
+    execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
+      ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', v_part);
+    execute pg_catalog.format('create trigger pgw_audit_insert before insert on %s for each statement'
+      ' execute function audit._wal_context()', v_part);
+    execute pg_catalog.format('create trigger pgw_audit_update before update on %s for each statement'
+      ' execute function audit._wal_context()', v_part);
+    execute pg_catalog.format('create trigger pgw_audit_delete before delete on %s for each statement'
+      ' execute function audit._wal_context()', v_part);
+    execute pg_catalog.format('create trigger pgw_audit_truncate before truncate on %s for each statement'
+      ' execute function audit._wal_context()', v_part);
   end loop;
-  execute pg_catalog.format('alter publication pgwarden_audit add table only %s', p_table);
-  execute pg_catalog.format('create trigger pgw_audit_insert before insert on %s for each statement %s'
-    ' execute function audit._wal_context()', p_table, v_when);
-  execute pg_catalog.format('create trigger pgw_audit_update before update on %s for each statement %s'
-    ' execute function audit._wal_context()', p_table, v_when);
-  execute pg_catalog.format('create trigger pgw_audit_delete before delete on %s for each statement %s'
-    ' execute function audit._wal_context()', p_table, v_when);
-  execute pg_catalog.format('create trigger pgw_audit_truncate before truncate on %s for each statement %s'
-    ' execute function audit._wal_context()', p_table, v_when);
 exception when insufficient_privilege then
   raise exception using errcode = 'PW420', message = pg_catalog.format('cannot set up WAL capture of %s: %s', p_table, sqlerrm),
     hint = 'WAL capture needs the table''s owner, who must also own publication pgwarden_audit (the role that ran pgwarden audit capture setup), or a superuser';
@@ -133,43 +171,58 @@ $$;
 alter function audit._wal_attach(regclass) owner to {{role:owner}};
 revoke all on function audit._wal_attach(regclass) from public;
 
+-- Security invoker, called by audit.enable()/disable() when a table leaves WAL capture: the
+-- publication and the context triggers of its partitions.
+create function audit._wal_detach(p_table regclass) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_part regclass;
+begin
+  if audit._wal_published(p_table) then
+    execute pg_catalog.format('alter publication pgwarden_audit drop table %s', p_table);
+  end if;
+  for v_part in select t.relid from pg_catalog.pg_partition_tree(p_table) t where t.level > 0 loop
+    execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
+      ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', v_part);
+  end loop;
+end
+$$;
+alter function audit._wal_detach(regclass) owner to {{role:owner}};
+revoke all on function audit._wal_detach(regclass) from public;
+
 -- security definer: records the slot pgwarden created (pg_create_logical_replication_slot cannot
--- run in a transaction that wrote, so the capture service creates it first). A slot created
--- again for a database that had one means the log between its loss and now was never decoded:
--- changes to WAL-captured tables in that window are missing from the trail (critical).
-create function audit._wal_register_slot(p_slot name, p_created boolean) returns void
+-- run in a transaction that wrote, so the capture service creates it first). The applied position
+-- starts where the slot does. A slot registered again (created anew after it was lost or dropped)
+-- starts past the applied position: audit._wal_check reports that gap.
+create function audit._wal_register_slot(p_slot name) returns void
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_old audit.wal_state;
+  v_start pg_lsn;
 begin
   if not coalesce((select r.rolsuper or r.rolreplication from pg_catalog.pg_roles r where r.rolname = session_user), false) then
     raise exception using errcode = 'PW424', message = 'WAL capture needs a login with the REPLICATION attribute (or a superuser)';
   end if;
-  if not exists (select 1 from pg_catalog.pg_replication_slots s where s.slot_name = p_slot
-                   and s.database = pg_catalog.current_database() and s.plugin = 'pgoutput' and s.slot_type = 'logical') then
+  select s.confirmed_flush_lsn into v_start from pg_catalog.pg_replication_slots s where s.slot_name = p_slot
+     and s.database = pg_catalog.current_database() and s.plugin = 'pgoutput' and s.slot_type = 'logical';
+  if not found then
     raise exception using errcode = 'PW424', message = pg_catalog.format('no pgoutput slot %s in this database', p_slot);
   end if;
-  select * into v_old from audit.wal_state where slot_name = p_slot;
-  if found then
-    if p_created then
-      perform logs.log_event('audit.wal_slot_recreated', 'critical', null, p_slot, null,
-        pg_catalog.jsonb_build_object('slot', p_slot, 'applied_lsn', v_old.applied_lsn::text,
-                                      'applied_at', v_old.applied_at, 'tables',
-                                      (select pg_catalog.jsonb_agg(a.table_oid::regclass::text) from audit.audited_tables a
-                                        where a.capture = 'wal' and a.enabled)));
-    end if;
+  if exists (select 1 from audit.wal_state where slot_name = p_slot) then
+    perform audit._wal_check(p_slot);
     return;
   end if;
-  insert into audit.wal_state (slot_name, database_oid)
-  values (p_slot, (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database()));
+  insert into audit.wal_state (slot_name, database_oid, applied_lsn)
+  values (p_slot, (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database()), v_start);
   perform logs.log_event('audit.wal_capture_setup', 'notice', null, p_slot, null, pg_catalog.jsonb_build_object('slot', p_slot));
 end
 $$;
-alter function audit._wal_register_slot(name, boolean) owner to {{role:owner}};
-revoke all on function audit._wal_register_slot(name, boolean) from public;
+alter function audit._wal_register_slot(name) owner to {{role:owner}};
+revoke all on function audit._wal_register_slot(name) from public;
 
 -- security definer: writes audit.row_changes, audit.wal_state and audit.wal_context, which the
 -- capture service's login cannot. Applies the decoded changes of whole transactions that ended
@@ -202,6 +255,11 @@ begin
   if v_applied <> p_after or p_to <= p_after then
     raise exception using errcode = 'PW424',
       message = pg_catalog.format('the capture position moved (applied %s, this batch after %s up to %s): another capture service is running', v_applied, p_after, p_to);
+  end if;
+  -- Nothing past the flushed log can have been decoded: a position beyond it would make later
+  -- changes look applied already.
+  if p_to > pg_catalog.pg_current_wal_flush_lsn() then
+    raise exception using errcode = 'PW424', message = pg_catalog.format('position %s is beyond the flushed log', p_to);
   end if;
 
   insert into audit.row_changes
@@ -255,10 +313,17 @@ revoke all on function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], tex
                                         text[], text[], inet[], text[], text[], text[]) from public;
 
 -- security definer: reads the owner's state and writes security events. Run by every capture
--- pass: a table enabled for WAL capture whose changes would no longer reach the trail (taken out
--- of the publication, REPLICA IDENTITY changed, its context triggers dropped or disabled) is a
--- critical audit.wal_capture_broken event, once per problem; its repair, a notice. Returns the
--- problems found, keyed by table.
+-- pass and by the slot's registration.
+--   * A gap: the slot's confirmed position is past the applied one. Only pgwarden moves the slot,
+--     and only up to what it applied; anything else (the slot dropped and created again, lost to
+--     max_slot_wal_keep_size and recreated, or moved by hand with pg_replication_slot_advance)
+--     skipped log that was never applied: a critical audit.wal_gap naming the range and the
+--     tables, and the applied position catches up so capture goes on.
+--   * A table whose changes would no longer reach the trail (out of the publication, a table or
+--     partition without REPLICA IDENTITY FULL or its context triggers), or would reach it twice
+--     (published while on trigger capture): a critical audit.wal_capture_broken, once per
+--     problem; its repair, a notice.
+-- Returns the problems found, keyed by table.
 create function audit._wal_check(p_slot name) returns jsonb
 language plpgsql
 security definer
@@ -266,33 +331,55 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now jsonb;
-  v_before jsonb;
+  v_state audit.wal_state;
+  v_confirmed pg_lsn;
   k text;
 begin
+  select * into v_state from audit.wal_state w where w.slot_name = p_slot for update;
+  if not found then
+    return '{}';
+  end if;
+  select s.confirmed_flush_lsn into v_confirmed from pg_catalog.pg_replication_slots s where s.slot_name = p_slot;
+  if v_confirmed > v_state.applied_lsn then
+    perform logs.log_event('audit.wal_gap', 'critical', null, p_slot, null,
+      pg_catalog.jsonb_build_object('slot', p_slot, 'applied_lsn', v_state.applied_lsn::text, 'slot_lsn', v_confirmed::text,
+        'applied_at', v_state.applied_at, 'tables',
+        coalesce((select pg_catalog.jsonb_agg(a.table_oid::regclass::text order by 1) from audit.audited_tables a
+                   where a.capture = 'wal' and a.enabled), '[]')));
+    update audit.wal_state set applied_lsn = v_confirmed where slot_name = p_slot;
+  end if;
+
   select coalesce(pg_catalog.jsonb_object_agg(t.name, t.problems), '{}') into v_now
     from (select a.table_oid::regclass::text as name,
                  pg_catalog.to_jsonb(pg_catalog.array_remove(array[
-                   case when not audit._wal_published(a.table_oid) then 'not_published' end,
-                   case when c.relreplident <> 'f' then 'replica_identity_' || c.relreplident::text end,
-                   case when (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
-                               where tg.tgrelid = a.table_oid and tg.tgenabled in ('O', 'A')
-                                 and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
-                                 and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4
+                   case when a.capture = 'wal' and not audit._wal_published(a.table_oid) then 'not_published' end,
+                   case when a.capture = 'trigger' and audit._wal_published(a.table_oid) then 'published_with_trigger_capture' end,
+                   case when a.capture = 'wal' and exists (
+                          select 1 from (select a.table_oid::regclass as relid union
+                                         select p.relid from pg_catalog.pg_partition_tree(a.table_oid) p) r
+                            join pg_catalog.pg_class c on c.oid = r.relid
+                           where c.relkind = 'r' and c.relreplident <> 'f') then 'replica_identity' end,
+                   case when a.capture = 'wal' and exists (
+                          select 1 from (select a.table_oid::regclass as relid union
+                                         select p.relid from pg_catalog.pg_partition_tree(a.table_oid) p) r
+                           where (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
+                                   where tg.tgrelid = r.relid and tg.tgenabled in ('O', 'A')
+                                     and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
+                                     and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4)
                         then 'context_triggers' end], null)) as problems
-            from audit.audited_tables a join pg_catalog.pg_class c on c.oid = a.table_oid
-           where a.capture = 'wal' and a.enabled) t
+            from audit.audited_tables a
+           where a.enabled and exists (select 1 from pg_catalog.pg_class c where c.oid = a.table_oid)) t
    where pg_catalog.jsonb_array_length(t.problems) > 0;
-  select w.problems into v_before from audit.wal_state w where w.slot_name = p_slot for update;
-  if v_before is null or v_now = v_before then
+  if v_now = v_state.problems then
     return v_now;
   end if;
   for k in select pg_catalog.jsonb_object_keys(v_now) loop
-    if (v_before -> k) is distinct from (v_now -> k) then
+    if (v_state.problems -> k) is distinct from (v_now -> k) then
       perform logs.log_event('audit.wal_capture_broken', 'critical', null, k, null,
         pg_catalog.jsonb_build_object('table', k, 'problems', v_now -> k));
     end if;
   end loop;
-  for k in select pg_catalog.jsonb_object_keys(v_before) loop
+  for k in select pg_catalog.jsonb_object_keys(v_state.problems) loop
     if not v_now ? k then
       perform logs.log_event('audit.wal_capture_repaired', 'notice', null, k, null, pg_catalog.jsonb_build_object('table', k));
     end if;
@@ -304,13 +391,49 @@ $$;
 alter function audit._wal_check(name) owner to {{role:owner}};
 revoke all on function audit._wal_check(name) from public;
 
+-- security definer: writes a security event. For a batch audit._wal_apply() refused: each JSON
+-- text that jsonb does not take (json allows "\u0000", which jsonb refuses) is replaced by
+-- {"pgwarden.unreadable": <the text>}, so one value cannot stop the capture of every later change;
+-- a critical audit.wal_value_unreadable names them. Returns the array with the replacements.
+create function audit._wal_readable(p_values text[], p_tables text[]) returns text[]
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_out text[] := p_values;
+  v_bad text[] := '{}';
+begin
+  for i in 1 .. coalesce(pg_catalog.array_length(p_values, 1), 0) loop
+    continue when p_values[i] is null;
+    begin
+      perform p_values[i]::jsonb;
+    exception when others then
+      v_out[i] := pg_catalog.jsonb_build_object('pgwarden.unreadable', p_values[i])::text;
+      v_bad := v_bad || p_tables[i];
+    end;
+  end loop;
+  if pg_catalog.cardinality(v_bad) > 0 then
+    perform logs.log_event('audit.wal_value_unreadable', 'critical', null, null, null,
+      pg_catalog.jsonb_build_object('count', pg_catalog.cardinality(v_bad),
+        'tables', (select pg_catalog.jsonb_agg(distinct t) from pg_catalog.unnest(v_bad) t)));
+  end if;
+  return v_out;
+end
+$$;
+alter function audit._wal_readable(text[], text[]) owner to {{role:owner}};
+revoke all on function audit._wal_readable(text[], text[]) from public;
+
 grant select on audit.wal_state to {{role:auditor}}, {{role:security_admin}};
 grant execute on function audit.wal_capture_ready() to {{role:auditor}}, {{role:security_admin}};
+grant execute on function audit._wal_published(regclass), audit._wal_attached(regclass) to {{role:security_admin}};
 grant execute on function
   audit._wal_context(),
   audit._wal_attach(regclass),
-  audit._wal_register_slot(name, boolean),
+  audit._wal_detach(regclass),
+  audit._wal_register_slot(name),
   audit._wal_check(name),
+  audit._wal_readable(text[], text[]),
   audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
                    text[], text[], inet[], text[], text[], text[])
 to {{role:security_admin}};

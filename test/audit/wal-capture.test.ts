@@ -126,22 +126,71 @@ describe('WAL capture context [A-18]', () => {
     await admin.query('rollback');
   });
 
-  it('records a change whose transaction suppressed its context with NULL context and a warning event', async () => {
+  it('cannot be made to skip or reuse a context row by a setting a user controls', async () => {
     const start = await lastId();
     const before = (await eventsOf('audit.wal_context_missing')).length;
     await inContext(db, key, testIdentity({ sub, tenant: 'tenant-w' }), async (c) => {
-      // The trigger's WHEN test reads this setting: a user can set it to skip the context row.
+      // What an earlier design keyed its WHEN test on: setting it changes nothing now.
       await c.query(`select set_config('pgwarden.audit_wal', concat(pg_current_xact_id(), '/',
         current_setting('role'), '/', current_setting('pgwarden.context_mac', true)), true)`);
-      await c.query(`insert into wal.items (id, name) values (3, 'hidden')`);
+      await c.query(`insert into wal.items (id, name) values (3, 'seen')`);
+      // Switching role mid-transaction (the login is a member of both) gets a row of its own.
+      await c.query('reset role');
+      await c.query(`insert into wal.items (id, name) values (4, 'as login')`);
     });
     const rows = await recordsAfter(start);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ op: 'INSERT', db_role: null, actor_sub: null, session_user_name: null });
-    const events = await eventsOf('audit.wal_context_missing');
-    expect(events).toHaveLength(before + 1);
-    expect(events.at(-1)).toMatchObject({ severity: 'warning' });
-    expect(events.at(-1)!.details).toMatchObject({ count: 1, tables: ['wal.items'] });
+    expect(rows.map((r) => [r.db_role, r.actor_sub])).toEqual([
+      ['pgw_app_user', sub],
+      ['pgw_authenticator', null],
+    ]);
+    expect(await eventsOf('audit.wal_context_missing')).toHaveLength(before);
+  });
+
+  it('denies request roles writing the per-backend context memo', async () => {
+    await admin.query('begin');
+    await admin.query('set local role pgw_app_user');
+    await expect(
+      admin.query(`insert into audit.wal_context_seen values (pg_backend_pid(), 'x')`),
+    ).rejects.toMatchObject({
+      code: '42501',
+    });
+    await admin.query('rollback');
+  });
+
+  it("never runs a table owner's code in the capture login (domain CHECK, cast from text)", async () => {
+    await admin.query(`
+      create role wal_owner login password 'pw-owner' in role pgw_security_admin;
+      grant create, usage on schema wal to wal_owner;
+      create table wal.pwned (who text);
+      grant insert on wal.pwned to public;`);
+    const owner = new pg.Client({ ...db, user: 'wal_owner', password: 'pw-owner' });
+    await owner.connect();
+    try {
+      await owner.query(`
+        create function wal.pwn(text) returns boolean language plpgsql as
+          $$ begin insert into wal.pwned values (current_user); return true; end $$;
+        create domain wal.tag as text check (wal.pwn(value));
+        create type wal.mood as (v text);
+        create function wal.mood_in(text) returns wal.mood language plpgsql as
+          $$ begin insert into wal.pwned values (current_user); return row($1)::wal.mood; end $$;
+        create cast (text as wal.mood) with function wal.mood_in(text);
+        create table wal.owned (id int primary key, t wal.tag, ts wal.tag[], m wal.mood);`);
+      // The table's owner enables WAL capture: it needs to own the publication too.
+      await admin.query('alter publication pgwarden_audit owner to wal_owner');
+      await owner.query(`select audit.enable('wal.owned', '{}', '{}', 'wal')`);
+      const start = await lastId();
+      await admin.query('truncate wal.pwned');
+      await owner.query(`insert into wal.owned values (1, 'x', '{a,b}', row('happy'))`);
+      // The writer's own session ran the CHECK (as it must); the capture must not run it again.
+      await admin.query('truncate wal.pwned');
+      const [r] = await recordsAfter(start, 'wal.owned');
+      expect((await admin.query('select * from wal.pwned')).rows).toEqual([]);
+      expect(r!.new_data).toEqual({ id: 1, t: 'x', ts: ['a', 'b'], m: '(happy)' });
+    } finally {
+      await owner.end();
+      await admin.query(`select audit.disable('wal.owned')`);
+      await admin.query('alter publication pgwarden_audit owner to current_user');
+    }
   });
 
   it('still records changes made with triggers off (session_replication_role = replica)', async () => {
@@ -285,28 +334,96 @@ describe('WAL capture taken apart [A-18]', () => {
     const broken = (await eventsOf('audit.wal_capture_broken')).filter((e) => e.subject === 'wal.victim');
     expect(broken).toHaveLength(1);
     expect(broken[0]).toMatchObject({ severity: 'critical' });
-    expect(broken[0]!.details.problems).toEqual(['not_published', 'replica_identity_d']);
+    expect(broken[0]!.details.problems).toEqual(['not_published', 'replica_identity']);
     await admin.query(`select audit.enable('wal.victim', '{}', '{}', 'wal')`);
     await captureWal(admin);
     expect((await eventsOf('audit.wal_capture_repaired')).map((e) => e.subject)).toContain('wal.victim');
   });
 });
 
-describe('a lost WAL capture slot', () => {
-  it('stops capture with PW424, and setting up again creates the slot with a critical event', async () => {
+describe('a lost or moved WAL capture slot', () => {
+  it('stops capture with PW424, and setting up again creates the slot and reports the gap (critical)', async () => {
     const slot = await walCaptureSlot(admin);
     await admin.query('select pg_drop_replication_slot($1)', [slot]);
+    await admin.query(`insert into wal.items (id, name) values (29, 'in the gap')`);
     const err = await rejected(captureWal(admin));
     expect(err.code).toBe('PW424');
     expect(err.message).toMatch(/missing/);
     expect(await admin.query(`select audit.wal_capture_ready() r`)).toMatchObject({ rows: [{ r: false }] });
     expect((await setupWalCapture(admin)).created).toBe(true);
-    const [event] = await eventsOf('audit.wal_slot_recreated');
-    expect(event).toMatchObject({ severity: 'critical' });
-    expect(event!.details.tables).toContain('wal.items');
+    const gaps = await eventsOf('audit.wal_gap');
+    expect(gaps.at(-1)).toMatchObject({ severity: 'critical' });
+    expect(gaps.at(-1)!.details.tables).toContain('wal.items');
     const start = await lastId();
     await admin.query(`insert into wal.items (id, name) values (30, 'again')`);
     expect(await recordsAfter(start)).toHaveLength(1);
+  });
+
+  it('reports a slot moved past what was applied (pg_replication_slot_advance by hand) as a gap', async () => {
+    await captureWal(admin);
+    const before = (await eventsOf('audit.wal_gap')).length;
+    await admin.query(`insert into wal.items (id, name) values (31, 'skipped')`);
+    await admin.query(
+      `begin; set local synchronous_commit = on; select pg_logical_emit_message(true, 'x', ''); commit`,
+    );
+    await admin.query('select pg_replication_slot_advance($1, pg_current_wal_flush_lsn())', [
+      await walCaptureSlot(admin),
+    ]);
+    await captureWal(admin);
+    expect(await eventsOf('audit.wal_gap')).toHaveLength(before + 1);
+  });
+
+  it('moves the slot on while only unaudited tables are written, so the server can recycle its log', async () => {
+    await captureWal(admin);
+    const slot = await walCaptureSlot(admin);
+    const lsn = async () =>
+      (await admin.query('select confirmed_flush_lsn::text l from pg_replication_slots where slot_name = $1', [slot]))
+        .rows[0].l as string;
+    const first = await lsn();
+    await admin.query('create table wal.unaudited (v text)');
+    await admin.query(`insert into wal.unaudited select repeat('u', 1000) from generate_series(1, 2000)`);
+    await captureWal(admin);
+    const moved = await admin.query('select $1::pg_lsn > $2::pg_lsn as moved', [await lsn(), first]);
+    expect(moved.rows[0].moved).toBe(true);
+  });
+});
+
+describe('values jsonb refuses', () => {
+  it('records a json value jsonb cannot hold as unreadable text, with a critical event, and goes on', async () => {
+    await admin.query('create table wal.docs (id int primary key, j json)');
+    await admin.query(`select audit.enable('wal.docs')`);
+    const start = await lastId();
+    await admin.query(`insert into wal.docs values (1, '{"a": "\\u0000"}'), (2, '{"b": 1}')`);
+    const rows = await recordsAfter(start, 'wal.docs');
+    expect(rows.map((r) => r.new_data)).toEqual([
+      { 'pgwarden.unreadable': '{"id": 1, "j": {"a": "\\u0000"}}' },
+      { id: 2, j: { b: 1 } },
+    ]);
+    expect(await eventsOf('audit.wal_value_unreadable')).toEqual([
+      expect.objectContaining({ severity: 'critical', details: expect.objectContaining({ tables: ['wal.docs'] }) }),
+    ]);
+  });
+});
+
+describe('partitions under WAL capture', () => {
+  it('captures a statement addressed to a partition with its context, and reports a partition added later', async () => {
+    await admin.query(`create table wal.parted (id int, region text, v int, primary key (id, region)) partition by list (region);
+      create table wal.parted_eu partition of wal.parted for values in ('eu');
+      select audit.enable('wal.parted')`);
+    const start = await lastId();
+    await admin.query(`insert into wal.parted_eu values (1, 'eu', 1); update wal.parted_eu set v = 2`);
+    const rows = await recordsAfter(start, 'wal.parted');
+    expect(rows.map((r) => [r.op, r.db_role !== null, r.old_data !== null])).toEqual([
+      ['INSERT', true, false],
+      ['UPDATE', true, true],
+    ]);
+    await admin.query(`create table wal.parted_us partition of wal.parted for values in ('us')`);
+    await captureWal(admin);
+    const broken = (await eventsOf('audit.wal_capture_broken')).filter((e) => e.subject === 'wal.parted');
+    expect(broken.at(-1)!.details.problems).toEqual(['replica_identity', 'context_triggers']);
+    await admin.query(`select audit.enable('wal.parted')`);
+    await captureWal(admin);
+    expect((await eventsOf('audit.wal_capture_repaired')).map((e) => e.subject)).toContain('wal.parted');
   });
 });
 

@@ -55,7 +55,7 @@ async function slotNameFor(client: pg.ClientBase): Promise<string> {
  * the login's REPLICATION attribute, creates the two publications and the logical replication
  * slot, and registers it. After this, `audit.enable()` uses WAL capture by default. A slot that
  * was lost (dropped, or invalidated by `max_slot_wal_keep_size`) is created again, and a
- * critical `audit.wal_slot_recreated` event says changes may be missing since the last apply.
+ * critical `audit.wal_gap` event says which log was never applied.
  * Throws PW424 when it cannot.
  *
  * @example
@@ -108,7 +108,8 @@ export async function setupWalCapture(client: pg.ClientBase): Promise<WalSetupRe
     await client.query(`select pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     created = true;
   }
-  await client.query('select audit._wal_register_slot($1, $2)', [slot, created]);
+  // A slot created again starts past the applied position: the registration reports that gap.
+  await client.query('select audit._wal_register_slot($1)', [slot]);
   return { slot, created };
 }
 
@@ -180,6 +181,8 @@ interface PendingRow {
   context: Context | null;
   xid: number;
   commitTime: bigint;
+  /** The end of its transaction's commit record (set at the commit). */
+  txEnd?: bigint;
 }
 
 /** Builds the JSON object parts of a tuple; null when the tuple is absent. */
@@ -294,6 +297,7 @@ export async function captureWal(
     let begin: { xid: number; commitTime: bigint } | null = null;
     let context: Context | null = null;
     let transactions = 0;
+    let messages = 0;
     let lastEnd = appliedLsn;
     for (;;) {
       let fetched: { data: Buffer }[];
@@ -303,6 +307,7 @@ export async function captureWal(
         throw slotError(err, slot);
       }
       if (fetched.length === 0) break;
+      messages += fetched.length;
       for (const { data } of fetched) {
         const m = parsePgoutput(data);
         switch (m.kind) {
@@ -316,7 +321,10 @@ export async function captureWal(
             break;
           case 'commit':
             if (m.endLsn > appliedLsn) {
-              for (const r of txRows) rows.push(r);
+              for (const r of txRows) {
+                r.txEnd = m.endLsn;
+                rows.push(r);
+              }
               transactions++;
               lastEnd = m.endLsn;
             }
@@ -371,6 +379,11 @@ export async function captureWal(
       }
     }
     await client.query('close pgw_wal');
+    // Read to the end (not cut at maxChanges): everything committed up to the target is applied,
+    // including transactions pgoutput left out as touching no audited table, so the slot may move
+    // there. Otherwise a quiet trail would keep the server's log forever.
+    const targetLsn = parseLsn(target);
+    if (messages < maxChanges && targetLsn > lastEnd) lastEnd = targetLsn;
 
     let contextMissing = 0;
     if (lastEnd > appliedLsn) {
@@ -434,6 +447,56 @@ async function waitForFlush(client: pg.ClientBase, target: string, waitMs: numbe
   }
 }
 
+/**
+ * The type PostgreSQL may convert a value to JSON through, or null when the value keeps its text
+ * form. Converting runs the type's input function and any cast from text in the capture login's
+ * session, so it is done only where no user code can run: a domain is read as its base type (its
+ * CHECK is not evaluated again: the value was stored), an array of domains as an array of the
+ * base type, and the result must be a built-in type (a user cannot create a cast to those). Enums
+ * read as their label, as to_jsonb() writes them. Composites and other user types keep their text.
+ */
+const SAFE_TYPE_SQL = `
+  with recursive t(oid) as (select $1::oid),
+  base(oid, typtype, typbasetype, typelem, typarray) as (
+    select y.oid, y.typtype, y.typbasetype, y.typelem, y.typarray from pg_catalog.pg_type y join t on y.oid = t.oid
+    union all
+    select y.oid, y.typtype, y.typbasetype, y.typelem, y.typarray
+      from base b join pg_catalog.pg_type y on y.oid = b.typbasetype where b.typtype = 'd')
+  select (select b.oid from base b where b.typtype <> 'd') as base,
+         (select b.typtype from base b where b.typtype <> 'd') as typtype,
+         (select b.typelem from base b where b.typtype <> 'd') as elem`;
+
+async function safeTypeName(client: pg.ClientBase, typeOid: number): Promise<'enum' | string | null> {
+  const resolve = async (oid: number): Promise<{ base: number; typtype: string; elem: number } | null> => {
+    const { rows } = await client.query<{ base: number | null; typtype: string | null; elem: number | null }>(
+      SAFE_TYPE_SQL,
+      [oid],
+    );
+    const r = rows[0];
+    return r?.base == null ? null : { base: Number(r.base), typtype: r.typtype as string, elem: Number(r.elem ?? 0) };
+  };
+  const t = await resolve(typeOid);
+  if (!t) return null;
+  if (t.typtype === 'e') return 'enum';
+  let target = t.base;
+  if (t.elem !== 0) {
+    // An array: of a domain, read as the base type's array.
+    const e = await resolve(t.elem);
+    if (!e || e.typtype === 'e') return null;
+    const { rows } = await client.query<{ typarray: number }>(
+      'select typarray from pg_catalog.pg_type where oid = $1',
+      [e.base],
+    );
+    target = Number(rows[0]?.typarray ?? 0);
+  }
+  if (target === 0 || target >= FIRST_NORMAL_OID) return null;
+  const { rows } = await client.query<{ name: string | null }>('select pg_catalog.format_type($1, null) as name', [
+    target,
+  ]);
+  return rows[0]?.name ?? null;
+}
+const FIRST_NORMAL_OID = 16384;
+
 /** Fills in the JSON of 'database'-kind values: one to_jsonb() query per type in the batch. */
 async function convertDeferred(client: pg.ClientBase, rows: PendingRow[]): Promise<void> {
   const byType = new Map<number, Deferred[]>();
@@ -449,15 +512,10 @@ async function convertDeferred(client: pg.ClientBase, rows: PendingRow[]): Promi
     }
   }
   for (const [typeOid, list] of byType) {
-    const { rows: t } = await client.query<{ name: string | null }>(
-      'select pg_catalog.format_type(t.oid, null) as name from pg_catalog.pg_type t where t.oid = $1',
-      [typeOid],
-    );
-    const name = t[0]?.name;
+    const name = await safeTypeName(client, typeOid);
     let out: (string | null)[] | null = null;
-    if (name) {
-      // A type that no longer takes these values (dropped, or changed since the write) falls
-      // back to the text form below instead of losing the rows.
+    if (name !== null && name !== 'enum') {
+      // A value the type no longer takes (changed since the write) keeps its text form.
       await client.query('savepoint pgw_convert');
       try {
         const { rows: converted } = await client.query<{ j: string }>(
@@ -477,8 +535,38 @@ async function convertDeferred(client: pg.ClientBase, rows: PendingRow[]): Promi
   }
 }
 
-/** Writes the rows through audit._wal_apply(), in chunks; returns how many lacked a context. */
+const APPLY_CHUNK = 5000;
+
+/**
+ * Writes the rows through audit._wal_apply() in chunks of about APPLY_CHUNK rows, each ending on a
+ * transaction's end, all in the caller's transaction; the last call moves the position to `to`.
+ * A chunk that jsonb refuses a value of is applied again with that value replaced (and a
+ * critical event), so one value cannot stop capture. Returns how many rows lacked a context.
+ */
 async function apply(
+  client: pg.ClientBase,
+  slot: string,
+  after: string,
+  to: string,
+  rows: PendingRow[],
+  xmax: bigint,
+): Promise<number> {
+  let missing = 0;
+  let from = after;
+  let start = 0;
+  while (start < rows.length || from !== to) {
+    let end = Math.min(start + APPLY_CHUNK, rows.length);
+    while (end < rows.length && rows[end]?.txEnd === rows[end - 1]?.txEnd) end++;
+    const chunk = rows.slice(start, end);
+    const chunkTo = end >= rows.length ? to : formatLsn(rows[end - 1]?.txEnd as bigint);
+    missing += await applyChunk(client, slot, from, chunkTo, chunk, xmax);
+    from = chunkTo;
+    start = end;
+  }
+  return missing;
+}
+
+async function applyChunk(
   client: pg.ClientBase,
   slot: string,
   after: string,
@@ -521,30 +609,49 @@ async function apply(
     cols.sub.push(c?.sub ?? null);
     cols.tenant.push(c?.tenant ?? null);
   }
-  await client.query(
-    `select audit._wal_apply($1, $2::pg_lsn, $3::pg_lsn, $4::oid[], $5::text[], $6::text[], $7::text[], $8::text[],
-                             $9::text[], $10::xid8[], $11::timestamptz[], $12::text[], $13::text[], $14::inet[],
-                             $15::text[], $16::text[], $17::text[])`,
-    [
-      slot,
-      after,
-      to,
-      cols.oid,
-      cols.schema,
-      cols.table,
-      cols.op,
-      cols.old,
-      cols.new,
-      cols.xid,
-      cols.time,
-      cols.role,
-      cols.sessionUser,
-      cols.addr,
-      cols.app,
-      cols.sub,
-      cols.tenant,
-    ],
-  );
+  const call = () =>
+    client.query(
+      `select audit._wal_apply($1, $2::pg_lsn, $3::pg_lsn, $4::oid[], $5::text[], $6::text[], $7::text[], $8::text[],
+                               $9::text[], $10::xid8[], $11::timestamptz[], $12::text[], $13::text[], $14::inet[],
+                               $15::text[], $16::text[], $17::text[])`,
+      [
+        slot,
+        after,
+        to,
+        cols.oid,
+        cols.schema,
+        cols.table,
+        cols.op,
+        cols.old,
+        cols.new,
+        cols.xid,
+        cols.time,
+        cols.role,
+        cols.sessionUser,
+        cols.addr,
+        cols.app,
+        cols.sub,
+        cols.tenant,
+      ],
+    );
+  await client.query('savepoint pgw_apply');
+  try {
+    await call();
+  } catch (err) {
+    // 22xxx: a value jsonb refuses (json's "\u0000", a number out of numeric's range).
+    if (!String((err as { code?: string }).code ?? '').startsWith('22')) throw err;
+    await client.query('rollback to savepoint pgw_apply');
+    const names = cols.schema.map((sch, i) => `${sch}.${cols.table[i]}`);
+    for (const key of ['old', 'new'] as const) {
+      const { rows: fixed } = await client.query<{ v: (string | null)[] }>(
+        'select audit._wal_readable($1::text[], $2::text[]) as v',
+        [cols[key], names],
+      );
+      cols[key] = fixed[0]?.v ?? cols[key];
+    }
+    await call();
+  }
+  await client.query('release savepoint pgw_apply');
   return missing;
 }
 
