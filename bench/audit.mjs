@@ -8,12 +8,14 @@
 //      with function statistics on, to show where the capture's time goes.
 //   2. rows/s of sealLedger() over freshly written trail rows, and of verifyLedger() over the
 //      whole ledger, against SHA-256 alone in Node over the same leaf texts (and 1 KiB buffers),
-//      and against reading those leaf texts from the database and hashing them.
+//      against reading those leaf texts (built in PostgreSQL) from the database and hashing them,
+//      and against reading the leaf fields and building and hashing the leaves in Node.
 //
 // pgbench is Debian's PostgreSQL 15 client (`pg_config --bindir`); the embedded package ships
-// none, and a PostgreSQL 15 pgbench drives the PostgreSQL 17 server fine.
+// none, and a PostgreSQL 15 pgbench drives the PostgreSQL 17 server fine. `--only=ledger` runs
+// section 2 alone (pgbench only initialises its tables): a minute instead of several.
 //
-//   npm run build && node bench/audit.mjs [rounds] [seconds-per-run] [rows-to-seal]
+//   npm run build && node bench/audit.mjs [--only=ledger] [rounds] [seconds-per-run] [rows-to-seal]
 import { execFile } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,16 +24,30 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { leafHashOfText, leafTextSql, LedgerSource } from '../dist/audit/ledger/encoding.js';
+import { CopyLeafReader, copyRows } from '../dist/audit/ledger/copy-leaves.js';
+import {
+  leafFieldsSql,
+  leafHashOfText,
+  leafTextFromFields,
+  leafTextSql,
+  LedgerSource,
+  rawTextTypes,
+} from '../dist/audit/ledger/encoding.js';
 import { initLedger, sealLedger, verifyLedger } from '../dist/audit/ledger/index.js';
 import { generateMasterKey, parseMasterKey } from '../dist/auth/crypto/index.js';
 import { connect, withClient } from '../dist/db/client.js';
 import { LocalCluster } from '../dist/db/embedded/index.js';
 import { install } from '../dist/install/index.js';
 
-const rounds = Number(process.argv[2] ?? 3);
-const seconds = Number(process.argv[3] ?? 25);
-const sealRows = Number(process.argv[4] ?? 200000);
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+if (only !== undefined && only !== 'ledger') {
+  console.error(`unknown section ${only}: --only=ledger is the one there is`);
+  process.exit(1);
+}
+const rounds = Number(args[0] ?? 3);
+const seconds = Number(args[1] ?? 25);
+const sealRows = Number(args[2] ?? 200000);
 const run = promisify(execFile);
 const TABLES = ['pgbench_accounts', 'pgbench_tellers', 'pgbench_branches', 'pgbench_history'];
 const VARIANTS = ['plain', 'audit', 'audit + ledger'];
@@ -148,70 +164,74 @@ try {
       };
     };
 
-    console.log(
-      `PostgreSQL ${version}, ${pgbenchVersion}, scale 10, 4 clients, 2 threads, -M prepared, ` +
-        `${rounds} rounds × ${seconds} s per variant, alternating; load average ${loadavg()[0].toFixed(1)}`,
-    );
-    console.log('1. pgbench TPC-B-like, audit on all four tables');
-    const tps = Object.fromEntries(VARIANTS.map((v) => [v, []]));
-    const sealing = [];
-    let audited = false;
-    await setAudit(false);
-    await pgbenchRun(5); // warm-up
-    for (let r = 0; r < rounds; r++) {
-      for (const variant of VARIANTS) {
-        const on = variant !== 'plain';
-        if (on !== audited) await setAudit((audited = on));
-        await prepare();
-        await catchUp();
-        const stop = variant === 'audit + ledger' ? startSealer() : undefined;
-        const result = await pgbenchRun(seconds);
-        tps[variant].push(result.tps);
-        if (stop) {
-          const stats = await stop();
-          sealing.push({ ...stats, backlog: await catchUp(), txns: result.txns });
+    if (only === 'ledger') {
+      console.log(`PostgreSQL ${version}, section 2 only (--only=ledger); load average ${loadavg()[0].toFixed(1)}`);
+    } else {
+      console.log(
+        `PostgreSQL ${version}, ${pgbenchVersion}, scale 10, 4 clients, 2 threads, -M prepared, ` +
+          `${rounds} rounds × ${seconds} s per variant, alternating; load average ${loadavg()[0].toFixed(1)}`,
+      );
+      console.log('1. pgbench TPC-B-like, audit on all four tables');
+      const tps = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+      const sealing = [];
+      let audited = false;
+      await setAudit(false);
+      await pgbenchRun(5); // warm-up
+      for (let r = 0; r < rounds; r++) {
+        for (const variant of VARIANTS) {
+          const on = variant !== 'plain';
+          if (on !== audited) await setAudit((audited = on));
+          await prepare();
+          await catchUp();
+          const stop = variant === 'audit + ledger' ? startSealer() : undefined;
+          const result = await pgbenchRun(seconds);
+          tps[variant].push(result.tps);
+          if (stop) {
+            const stats = await stop();
+            sealing.push({ ...stats, backlog: await catchUp(), txns: result.txns });
+          }
         }
       }
-    }
-    const plain = median(tps.plain);
-    for (const variant of VARIANTS) {
-      const runs = tps[variant].map((t) => t.toFixed(0)).join(' ');
+      const plain = median(tps.plain);
+      for (const variant of VARIANTS) {
+        const runs = tps[variant].map((t) => t.toFixed(0)).join(' ');
+        console.log(
+          `   ${variant.padEnd(16)} ${fmt(median(tps[variant]), 6)} TPS median   ratio ${(median(tps[variant]) / plain).toFixed(2)}   (runs: ${runs})`,
+        );
+      }
+      const sealed = sealing.reduce((a, s) => a + s.sealed, 0);
+      const sealMs = sealing.reduce((a, s) => a + s.ms, 0);
       console.log(
-        `   ${variant.padEnd(16)} ${fmt(median(tps[variant]), 6)} TPS median   ratio ${(median(tps[variant]) / plain).toFixed(2)}   (runs: ${runs})`,
+        `   sealer during audit + ledger: ${sealing.reduce((a, s) => a + s.runs, 0)} seals, ` +
+          `${fmt(sealed, 0)} rows (${(sealed / sealing.reduce((a, s) => a + s.txns, 0)).toFixed(1)} per transaction), ` +
+          `busy ${((sealMs / (rounds * seconds * 1000)) * 100).toFixed(0)} % of the time, ` +
+          `longest seal ${Math.max(...sealing.map((s) => s.maxMs)).toFixed(0)} ms, ` +
+          `left unsealed at the end ${sealing.map((s) => s.backlog).join(', ')} rows`,
       );
-    }
-    const sealed = sealing.reduce((a, s) => a + s.sealed, 0);
-    const sealMs = sealing.reduce((a, s) => a + s.ms, 0);
-    console.log(
-      `   sealer during audit + ledger: ${sealing.reduce((a, s) => a + s.runs, 0)} seals, ` +
-        `${fmt(sealed, 0)} rows (${(sealed / sealing.reduce((a, s) => a + s.txns, 0)).toFixed(1)} per transaction), ` +
-        `busy ${((sealMs / (rounds * seconds * 1000)) * 100).toFixed(0)} % of the time, ` +
-        `longest seal ${Math.max(...sealing.map((s) => s.maxMs)).toFixed(0)} ms, ` +
-        `left unsealed at the end ${sealing.map((s) => s.backlog).join(', ')} rows`,
-    );
 
-    // Where the capture's time goes: one audited run with function timing on (it costs a little
-    // itself, so it is kept out of the comparison above).
-    await prepare();
-    await c.query('select pg_stat_reset()');
-    const probe = await pgbenchRun(PROBE_SECONDS, { PGOPTIONS: '-c track_functions=all' });
-    const { rows: fns } = await c.query(
-      `select schemaname || '.' || funcname as fn, calls, total_time, self_time from pg_stat_user_functions
-        where schemaname in ('audit', 'auth') order by total_time desc`,
-    );
-    console.log(
-      `   where the time goes (one ${PROBE_SECONDS} s audited run, track_functions = all: ${fmt(probe.tps, 0)} TPS, ` +
-        `latency ${probe.latencyMs.toFixed(2)} ms)`,
-    );
-    for (const f of fns) {
-      const perTxn = f.total_time / probe.txns;
-      console.log(
-        `     ${f.fn.padEnd(22)} ${(f.calls / probe.txns).toFixed(1)} calls/txn  ` +
-          `${((f.total_time / f.calls) * 1000).toFixed(1).padStart(6)} µs/call (self ${((f.self_time / f.calls) * 1000).toFixed(1)})  ` +
-          `${(perTxn * 1000).toFixed(0).padStart(4)} µs/txn`,
+      // Where the capture's time goes: one audited run with function timing on (it costs a little
+      // itself, so it is kept out of the comparison above).
+      await prepare();
+      await c.query('select pg_stat_reset()');
+      const probe = await pgbenchRun(PROBE_SECONDS, { PGOPTIONS: '-c track_functions=all' });
+      const { rows: fns } = await c.query(
+        `select schemaname || '.' || funcname as fn, calls, total_time, self_time from pg_stat_user_functions
+          where schemaname in ('audit', 'auth') order by total_time desc`,
       );
+      console.log(
+        `   where the time goes (one ${PROBE_SECONDS} s audited run, track_functions = all: ${fmt(probe.tps, 0)} TPS, ` +
+          `latency ${probe.latencyMs.toFixed(2)} ms)`,
+      );
+      for (const f of fns) {
+        const perTxn = f.total_time / probe.txns;
+        console.log(
+          `     ${f.fn.padEnd(22)} ${(f.calls / probe.txns).toFixed(1)} calls/txn  ` +
+            `${((f.total_time / f.calls) * 1000).toFixed(1).padStart(6)} µs/call (self ${((f.self_time / f.calls) * 1000).toFixed(1)})  ` +
+            `${(perTxn * 1000).toFixed(0).padStart(4)} µs/txn`,
+        );
+      }
+      await catchUp();
     }
-    await catchUp();
 
     // 2. Sealing and verification throughput.
     // The trail rows come from one bulk UPDATE, timed with the triggers off and then on.
@@ -255,7 +275,8 @@ try {
     const line = (name, m) => `   ${name.padEnd(44)} ${fmt(wall(m))} rows/s  ${fmt(cpu(m))} rows/CPU-s`;
     const ratios = (m, base) =>
       `     ratio to SHA-256 alone ${(wall(m) / wall(base.hash)).toFixed(2)} (CPU ${(cpu(m) / cpu(base.hash)).toFixed(2)}), ` +
-      `to read + SHA-256 ${(wall(m) / wall(base.read)).toFixed(2)} (CPU ${(cpu(m) / cpu(base.read)).toFixed(2)})`;
+      `to read + SHA-256 ${(wall(m) / wall(base.read)).toFixed(2)} (CPU ${(cpu(m) / cpu(base.read)).toFixed(2)}), ` +
+      `to COPY + leaves from bytes ${(wall(m) / wall(base.copied)).toFixed(2)} (CPU ${(cpu(m) / cpu(base.copied)).toFixed(2)})`;
     const split = (m) =>
       `     CPU: Node ${m.nodeMs.toFixed(0)} ms + its PostgreSQL backend ${m.backendMs.toFixed(0)} ms, wall ${m.wallMs.toFixed(0)} ms`;
     console.log(
@@ -267,6 +288,9 @@ try {
     console.log(line('SHA-256 alone, the leaf texts (leaf hash)', fresh.hash));
     console.log(line('leaf texts built in PostgreSQL, not sent', fresh.server));
     console.log(line('read the leaf texts + SHA-256', fresh.read));
+    console.log(line('leaves built in Node + SHA-256 (Node only)', fresh.build));
+    console.log(line('read the leaf fields, leaves built in Node', fresh.fields));
+    console.log(line('COPY the leaf fields, leaves from the bytes', fresh.copied));
     console.log(line(`sealLedger (${seal.result.batches} batches)`, seal));
     console.log(ratios(seal, fresh));
     console.log(split(seal));
@@ -274,6 +298,9 @@ try {
     console.log(line('SHA-256 alone, the leaf texts (leaf hash)', whole.hash));
     console.log(line('leaf texts built in PostgreSQL, not sent', whole.server));
     console.log(line('read the leaf texts + SHA-256', whole.read));
+    console.log(line('leaves built in Node + SHA-256 (Node only)', whole.build));
+    console.log(line('read the leaf fields, leaves built in Node', whole.fields));
+    console.log(line('COPY the leaf fields, leaves from the bytes', whole.copied));
     console.log(line('verifyLedger', verify));
     console.log(ratios(verify, whole));
     console.log(split(verify));
@@ -302,10 +329,15 @@ async function measure(client, fn) {
 
 /**
  * The floor under the sealer and the verifier, over the audit rows after `afterId`:
- *   server: PostgreSQL building their leaf texts (the same SQL expression the sealer and the
- *           verifier use) without sending them, in one aggregate query;
+ *   server: PostgreSQL building their leaf texts (leafTextSql, the encoding's definition)
+ *           without sending them, in one aggregate query;
  *   read:   reading those texts in keyset batches of 10,000 and hashing them as RFC 6962 leaves;
- *   hash:   the hashing alone (Node only).
+ *   hash:   the hashing alone (Node only);
+ *   fields: reading the leaf fields instead (leafFieldsSql) in the same batches, and building
+ *           and hashing the leaves in Node (leafTextFromFields);
+ *   build:  the building and hashing alone (Node only);
+ *   copied: the leaf fields read through one COPY instead, each leaf built and hashed from the
+ *           row's bytes as it arrives (CopyLeafReader: what the sealer and the verifier do).
  */
 async function hashBaseline(client, afterId) {
   const leaf = leafTextSql(LedgerSource.rowChange, 'r');
@@ -341,8 +373,44 @@ async function hashBaseline(client, afterId) {
       cursor = batch[batch.length - 1].id;
     }
   });
+  // The same rows' leaf fields, read unparsed, the leaves built and hashed in Node.
+  const build = { rows: 0, wallMs: 0, cpuMs: 0 };
+  const fields = await measure(client, async () => {
+    let cursor = afterId;
+    let rows = 0;
+    for (;;) {
+      const { rows: batch } = await client.query({
+        text: `select r.id, ${leafFieldsSql(LedgerSource.rowChange, 'r')} from audit.row_changes r where r.id > $1 order by r.id limit 10000`,
+        values: [cursor],
+        rowMode: 'array',
+        types: rawTextTypes,
+      });
+      if (batch.length === 0) return { rows };
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      for (const row of batch) leafHashOfText(leafTextFromFields(LedgerSource.rowChange, row, 1));
+      const c1 = process.cpuUsage(c0);
+      build.wallMs += performance.now() - t0;
+      build.cpuMs += (c1.user + c1.system) / 1000;
+      build.rows += batch.length;
+      rows += batch.length;
+      cursor = batch[batch.length - 1][0];
+    }
+  });
+  // The same through COPY, the leaves built and hashed from the rows' bytes (as the sealer and
+  // the verifier do).
+  const reader = new CopyLeafReader();
+  const copied = await measure(client, async () => {
+    const rows = await copyRows(
+      client,
+      `copy (select ${leafFieldsSql(LedgerSource.rowChange, 'r')} from audit.row_changes r
+              where r.id > ${Number(afterId)} order by r.id) to stdout`,
+      (row) => reader.reset(row).leafHash(LedgerSource.rowChange),
+    );
+    return { rows };
+  });
   await client.query('reset search_path');
-  return { server, read, hash, bytes };
+  return { server, read, hash, bytes, fields, build, copied };
 }
 
 /** SHA-256 of `count` buffers of `size` random bytes with node:crypto: rows, wall and CPU ms. */

@@ -128,7 +128,10 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .description('capture every row change of a table (it needs a primary key)')
     .option('--exclude-columns <columns>', 'comma-separated columns left out of the records')
     .option('--redact-columns <columns>', 'comma-separated columns whose values are recorded as [redacted]')
-    .option('--capture <mode>', 'trigger (in the writing transaction) or wal (decoded after commit); default: wal once set up')
+    .option(
+      '--capture <mode>',
+      'trigger (in the writing transaction) or wal (decoded after commit); default: wal once set up',
+    )
     .action(auditAction('auditEnableCommand'));
   audit
     .command('disable <table>')

@@ -1,7 +1,14 @@
 import type pg from 'pg';
 import { wrapPgError } from '../../db/index.js';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
-import { leafHashOfText, LedgerSource, leafTextSql } from '../ledger/encoding.js';
+import {
+  leafColumns,
+  leafFieldsSql,
+  leafHashOfText,
+  LedgerSource,
+  leafTextFromFields,
+  rawTextTypes,
+} from '../ledger/encoding.js';
 import { hashesEqual } from '../merkle/index.js';
 import { type ExportRecord, type ExportSourceName, exportSourceNames, toExportRecord } from './export-record.js';
 
@@ -28,26 +35,34 @@ interface EntryRow {
   position: string;
   source: number;
   source_id: string;
-  leaf_hash: Buffer;
+  leaf_hash: Uint8Array;
   leaf: string | null;
   /** For a row change that is gone: the archive of the retention run that dropped it, if any. */
   archive: string | null;
 }
 
+// Where each source's leaf fields start in a page row (see pageSql).
+const ROW_FIELDS = 5;
+const EVENT_FIELDS = ROW_FIELDS + leafColumns[LedgerSource.rowChange].length;
+
 // Sealed entries joined to their rows, in position order, one page at a time (keyset on the
-// primary key). The leaf text is computed from the row now and checked against the sealed hash;
-// a missing row gives a null leaf (the leaf of a row of nulls would be a non-null array). A
-// missing row change whose time falls in a partition retention archived is named with its archive.
-const pageSql = (retention: boolean) => `select l.position::text, l.source, l.source_id::text, l.leaf_hash,
-         case when r.id is not null then ${leafTextSql(LedgerSource.rowChange, 'r')}
-              when e.id is not null then ${leafTextSql(LedgerSource.securityEvent, 'e')} end as leaf,
+// primary key): position, source, source id, leaf hash (hex), archive, then the leaf fields of
+// the row change and of the security event. The leaf text is built from the row now and checked
+// against the sealed hash; a missing row gives a null leaf (the leaf of a row of nulls would be
+// a non-null array). A missing row change whose time falls in a partition retention archived is
+// named with its archive.
+const pageSql = (
+  retention: boolean,
+) => `select l.position, l.source, l.source_id, pg_catalog.encode(l.leaf_hash, 'hex'),
          ${
            retention
              ? `case when l.source = ${LedgerSource.rowChange} and r.id is null then
                   (select a.partition_name || ', archive ' || a.archive_name from audit.archived_partitions a
                     where l.recorded_at >= a.range_from and l.recorded_at < a.range_to limit 1) end`
              : 'null::text'
-         } as archive
+         },
+         ${leafFieldsSql(LedgerSource.rowChange, 'r')},
+         ${leafFieldsSql(LedgerSource.securityEvent, 'e')}
     from ledger.entries l
     left join audit.row_changes r on l.source = ${LedgerSource.rowChange} and r.id = l.source_id
     left join logs.notification_log e on l.source = ${LedgerSource.securityEvent} and e.id = l.source_id
@@ -131,13 +146,35 @@ async function readPage(client: pg.ClientBase, retention: boolean, after: number
   await client.query('begin isolation level repeatable read read only');
   try {
     await client.query(`select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)`);
-    const { rows } = await client.query<EntryRow>(pageSql(retention), [after, limit]);
+    const { rows } = await client.query<(string | null)[]>({
+      text: pageSql(retention),
+      values: [after, limit],
+      rowMode: 'array',
+      types: rawTextTypes,
+    });
     await client.query('commit');
-    return rows;
+    return rows.map(toEntry);
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw wrapPgError(err, 'reading the ledger');
   }
+}
+
+function toEntry(raw: (string | null)[]): EntryRow {
+  const leaf =
+    raw[ROW_FIELDS] !== null
+      ? leafTextFromFields(LedgerSource.rowChange, raw, ROW_FIELDS)
+      : raw[EVENT_FIELDS] !== null
+        ? leafTextFromFields(LedgerSource.securityEvent, raw, EVENT_FIELDS)
+        : null;
+  return {
+    position: raw[0]!,
+    source: Number(raw[1]),
+    source_id: raw[2]!,
+    leaf_hash: Buffer.from(raw[3]!, 'hex'),
+    leaf,
+    archive: raw[4] ?? null,
+  };
 }
 
 function toVerifiedRecord(row: EntryRow, position: number): ExportRecord {

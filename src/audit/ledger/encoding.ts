@@ -71,16 +71,66 @@ export const sourceTimeColumn: Readonly<Record<LedgerSource, string>> = {
   [LedgerSource.securityEvent]: 'occurred_at',
 };
 
-const TIME_COLUMNS = new Set(['recorded_at', 'occurred_at']);
+/** The SQL types of the leaf columns, as far as the encoding tells them apart. */
+export type LeafFieldType = 'bigint' | 'oid' | 'xid8' | 'timestamptz' | 'text' | 'uuid' | 'inet' | 'jsonb' | 'text[]';
+
+/**
+ * The SQL type of every column of `leafColumns`, by name (a name means the same type in both
+ * source tables). The type decides how the column is read and written into a leaf; the tests
+ * fail when a leaf column is missing here or its type in the database differs.
+ */
+export const leafFieldTypes: Readonly<Record<string, LeafFieldType>> = {
+  id: 'bigint',
+  recorded_at: 'timestamptz',
+  occurred_at: 'timestamptz',
+  txid: 'xid8',
+  source_txid: 'xid8',
+  table_oid: 'oid',
+  schema_name: 'text',
+  table_name: 'text',
+  op: 'text',
+  record_id: 'uuid',
+  old_data: 'jsonb',
+  new_data: 'jsonb',
+  changed_columns: 'text[]',
+  actor_sub: 'text',
+  actor_tenant: 'text',
+  db_role: 'text',
+  session_user_name: 'text',
+  client_addr: 'inet',
+  application_name: 'text',
+  capture: 'text',
+  event_type: 'text',
+  severity: 'text',
+  actor: 'text',
+  subject: 'text',
+  tenant: 'text',
+  session_id: 'uuid',
+  details: 'jsonb',
+  db_user: 'text',
+  source_addr: 'inet',
+};
+
+function fieldType(column: string): LeafFieldType {
+  const type = leafFieldTypes[column];
+  if (type === undefined) throw new Error(`leaf column ${column} has no type in leafFieldTypes`);
+  return type;
+}
 
 function fieldSql(alias: string, column: string): string {
   const ref = `${alias}.${column}`;
-  // Time as integer microseconds since the epoch: independent of TimeZone and DateStyle.
-  if (TIME_COLUMNS.has(column)) return `(extract(epoch from ${ref}) * 1000000)::bigint`;
-  // xid8 and oid have no JSON form of their own: decimal text, and a number.
-  if (column === 'txid' || column === 'source_txid') return `pg_catalog.format('%s', ${ref})`;
-  if (column === 'table_oid') return `${ref}::bigint`;
-  return ref;
+  switch (fieldType(column)) {
+    // Time as integer microseconds since the epoch: independent of TimeZone and DateStyle.
+    case 'timestamptz':
+      return `(extract(epoch from ${ref}) * 1000000)::bigint`;
+    // xid8 and oid have no JSON form of their own: decimal text, and a number.
+    case 'xid8':
+      return `pg_catalog.format('%s', ${ref})`;
+    case 'oid':
+      return `${ref}::bigint`;
+    default:
+      return ref;
+  }
 }
 
 /**
@@ -92,6 +142,8 @@ function fieldSql(alias: string, column: string): string {
  * and is sent as query text by the sealer and the verifier alike: nothing stored in the database
  * takes part in computing a leaf, so a superuser cannot swap the encoding.
  *
+ * This is the definition of the encoding; the sealer, the verifier, retention and the export
+ * build the same text in Node from `leafFieldsSql` (cheaper), and the tests hold the two equal.
  * Run it with `search_path = pg_catalog, pg_temp` (the sealer and verifier set it).
  *
  * @example
@@ -103,6 +155,105 @@ export function leafTextSql(source: LedgerSource, alias: string): string {
   // redirected by a CREATE CAST (jsonb AS text).
   return `pg_catalog.format('%s', pg_catalog.jsonb_build_array('${LeafTags[source]}', ${fields.join(', ')}))`;
 }
+
+// How each type is read for a leaf built in Node: the select-list expression, and whether its
+// text goes into the leaf as a JSON string (quoted and escaped) or as it is. A column read as
+// it is must print exactly as jsonb_build_array nests it: bigint and oid as the same digits,
+// jsonb by the same jsonb_out, a text[] through to_jsonb as jsonb_build_array converts it. No
+// cast to text anywhere: the server's output functions make the text (see leafTextSql).
+// Each one read as it is goes through its leaf type (a no-op on a column of that type): should
+// a superuser turn a jsonb or bigint column into text, its value still prints as one JSON value
+// (or fails), never as text that spills into the next fields of the leaf.
+const READ: Readonly<Record<LeafFieldType, { sql: (ref: string) => string; quoted: boolean }>> = {
+  bigint: { sql: (ref) => `${ref}::bigint`, quoted: false },
+  oid: { sql: (ref) => `${ref}::bigint`, quoted: false },
+  // operator(pg_catalog.*): the same product whatever the search_path.
+  timestamptz: { sql: (ref) => `(extract(epoch from ${ref}) operator(pg_catalog.*) 1000000)::bigint`, quoted: false },
+  xid8: { sql: (ref) => ref, quoted: true },
+  text: { sql: (ref) => ref, quoted: true },
+  uuid: { sql: (ref) => ref, quoted: true },
+  inet: { sql: (ref) => ref, quoted: true },
+  jsonb: { sql: (ref) => `${ref}::pg_catalog.jsonb`, quoted: false },
+  'text[]': { sql: (ref) => `pg_catalog.to_jsonb(${ref})`, quoted: false },
+};
+
+/**
+ * The select list (comma-separated, one expression per column of `leafColumns`, in leaf order)
+ * whose values `leafTextFromFields` turns into the row's canonical leaf text. Read the values
+ * as the server's text, unparsed (`rawTextTypes`), with `search_path = pg_catalog, pg_temp`.
+ *
+ * @example
+ * const { rows } = await client.query({
+ *   text: `select ${leafFieldsSql(LedgerSource.rowChange, 'r')} from audit.row_changes r`,
+ *   rowMode: 'array',
+ *   types: rawTextTypes,
+ * });
+ * const leaf = leafTextFromFields(LedgerSource.rowChange, rows[0]);
+ */
+export function leafFieldsSql(source: LedgerSource, alias: string): string {
+  return leafColumns[source].map((c) => READ[fieldType(c)].sql(`${alias}.${c}`)).join(', ');
+}
+
+/**
+ * Per field of `leafFieldsSql(source, …)`: true when its text goes into the leaf as a JSON
+ * string (quoted and escaped), false when it goes in as it is (already JSON).
+ *
+ * @example
+ * leafFieldQuoting(LedgerSource.securityEvent); // [false, false, true, true, …]
+ */
+export function leafFieldQuoting(source: LedgerSource): boolean[] {
+  return leafColumns[source].map((c) => READ[fieldType(c)].quoted);
+}
+
+// Per source: the leaf's opening (`["tag"`) and which fields are JSON strings.
+const LEAF_SHAPES: Readonly<Record<LedgerSource, { opening: string; quoted: readonly boolean[] }>> = {
+  [LedgerSource.rowChange]: {
+    opening: `[${JSON.stringify(LeafTags[LedgerSource.rowChange])}`,
+    quoted: leafFieldQuoting(LedgerSource.rowChange),
+  },
+  [LedgerSource.securityEvent]: {
+    opening: `[${JSON.stringify(LeafTags[LedgerSource.securityEvent])}`,
+    quoted: leafFieldQuoting(LedgerSource.securityEvent),
+  },
+};
+
+/**
+ * Builds a row's canonical leaf text, the same as `leafTextSql` gives, from the values of
+ * `leafFieldsSql` (as unparsed server text, null for SQL NULL) starting at `start`. jsonb prints
+ * an array as `[a, b]` and escapes a string as JSON.stringify does for any valid text
+ * (`\"`, `\\`, `\b \f \n \r \t`, other controls as `\u00xx`, the rest as it is).
+ *
+ * @example
+ * const leaf = leafTextFromFields(LedgerSource.securityEvent, row, 4); // fields after 4 other columns
+ * const hash = leafHashOfText(leaf);
+ */
+export function leafTextFromFields(
+  source: LedgerSource,
+  values: ArrayLike<string | null | undefined>,
+  start = 0,
+): string {
+  const { opening, quoted } = LEAF_SHAPES[source];
+  if (values.length < start + quoted.length) {
+    throw new Error(`a ${LeafTags[source]} leaf needs ${quoted.length} fields from ${start}; got ${values.length}`);
+  }
+  let text = opening;
+  for (let i = 0; i < quoted.length; i++) {
+    const value = values[start + i];
+    if (value === null || value === undefined) text += ', null';
+    else if (quoted[i]) text += `, ${JSON.stringify(value)}`;
+    else text += `, ${value}`;
+  }
+  return `${text}]`;
+}
+
+/**
+ * Query `types` that leave every value as the server's text: what `leafTextFromFields` needs
+ * (node-postgres would otherwise parse jsonb and times into objects).
+ *
+ * @example
+ * await client.query({ text: sql, values, rowMode: 'array', types: rawTextTypes });
+ */
+export const rawTextTypes = { getTypeParser: () => (value: string) => value };
 
 /**
  * The Merkle leaf hash of a canonical leaf text: SHA-256(0x00 ‖ UTF-8 bytes) (RFC 6962), the same

@@ -9,7 +9,8 @@ import {
   WitnessConflictError,
 } from '../checkpoint/index.js';
 import { CompactRange, consistencyProofFrom, hashesEqual } from '../merkle/index.js';
-import { LedgerSource, leafTextSql } from './encoding.js';
+import { CopyLeafReader, copyRows } from './copy-leaves.js';
+import { leafFieldsSql, LedgerSource, sourceTables, sourceTimeColumn } from './encoding.js';
 import { notInitialised, openLedgerSigners, requiredAlgorithms } from './keys.js';
 
 /** Options of `sealLedger`. */
@@ -51,12 +52,14 @@ interface StateRow {
   cursor_id: string;
 }
 
-interface SealedRow {
-  position: string;
-  source: number;
-  id: string;
-  txid: string;
-  leaf_hash: Buffer;
+/** The rows of one batch, in sealing order, as the ledger stores them. */
+interface Batch {
+  sources: LedgerSource[];
+  ids: string[];
+  txids: string[];
+  /** The rows' times as the server printed them (DateStyle ISO), to be stored as they are. */
+  times: string[];
+  hashes: Uint8Array[];
 }
 
 const MAX_BIGINT = '9223372036854775807';
@@ -150,9 +153,12 @@ async function sealBatch(
       }
       throw err;
     }
+    // DateStyle ISO: the batch's times are stored again as the server prints them (Batch.times).
+    // client_encoding UTF8: the leaves are built from the bytes COPY sends (copy-leaves.ts).
     await client.query(
       `select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), pg_catalog.set_config('TimeZone', 'UTC', true),
-              pg_catalog.set_config('enable_seqscan', 'off', true), pg_catalog.set_config('enable_sort', 'off', true)`,
+              pg_catalog.set_config('enable_seqscan', 'off', true), pg_catalog.set_config('enable_sort', 'off', true),
+              pg_catalog.set_config('DateStyle', 'ISO', true), pg_catalog.set_config('client_encoding', 'UTF8', true)`,
     );
     const state = (
       await client.query<StateRow>(
@@ -179,27 +185,20 @@ async function sealBatch(
     const { signers, origin, history } = await openLedgerSigners(client, options.masterKey);
     const range = CompactRange.fromJSON(state.compact_range);
     await checkFrontier(client, range, size, { origin, logKeys: history, require: requiredAlgorithms(history) });
-    // One statement selects the batch in sealing order, computes each canonical leaf and its
-    // leaf hash, and appends the entries; only the hashes come back, to extend the frontier.
-    // (The verifier never uses the server's hashing: it hashes every leaf text itself.)
-    const rows = (
-      await client.query<SealedRow>(sealSql(), [
-        ...lowerBound(LedgerSource.rowChange, state),
-        ...lowerBound(LedgerSource.securityEvent, state),
-        horizon,
-        options.batchSize,
-        size,
-      ])
-    ).rows;
-    if (rows.length === 0) {
+    // The batch is read in sealing order with each row's leaf fields; the canonical leaves are
+    // built and hashed here as the rows arrive, and the entries appended in the same transaction.
+    const batch = await readBatch(client, { state, horizon, limit: options.batchSize }, range);
+    const count = batch.ids.length;
+    if (count === 0) {
       await client.query('commit');
       return { sealed: 0, treeSize: size, heldBack };
     }
-    for (const row of rows)
-      range.append(new Uint8Array(row.leaf_hash.buffer, row.leaf_hash.byteOffset, row.leaf_hash.length));
+    const last = { txid: batch.txids[count - 1]!, source: batch.sources[count - 1]!, id: batch.ids[count - 1]! };
     const root = range.root();
-    const note = signCheckpoint({ origin, size: range.size, root }, signers);
-    const last = rows[rows.length - 1]!;
+    // The new tree head is signed here while the server appends the entries.
+    const note = await whileRunning(client.query(APPEND_SQL, appendParams(batch, size)), () =>
+      signCheckpoint({ origin, size: range.size, root }, signers),
+    );
     await client.query(
       `insert into ledger.checkpoints (tree_size, root_hash, note, compact_range) values ($1, $2, $3, $4)`,
       [range.size, Buffer.from(root), note, JSON.stringify(range)],
@@ -209,7 +208,7 @@ async function sealBatch(
       [range.size, JSON.stringify(range), last.txid, last.source, last.id],
     );
     await client.query('commit');
-    return { sealed: rows.length, treeSize: range.size, heldBack };
+    return { sealed: count, treeSize: range.size, heldBack };
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw err;
@@ -260,29 +259,124 @@ function lowerBound(source: LedgerSource, state: StateRow): [string, string] {
   return source < state.cursor_source ? [state.cursor_txid, MAX_BIGINT] : [state.cursor_txid, '-1'];
 }
 
-function sealSql(): string {
-  const part = (source: LedgerSource, table: string, time: string, a: number) => `(
-    select ${source}::smallint as source, r.id, r.txid, r.${time} as t, ${leafTextSql(source, 'r')} as leaf
-      from ${table} r
-     where (r.txid, r.id) > ($${a}::xid8, $${a + 1}::bigint) and r.txid < $5::xid8
-     order by r.txid, r.id
-     limit $6)`;
-  return `with batch as (
-      select s.*, pg_catalog.row_number() over (order by s.txid, s.source, s.id) as o
-        from (select * from (
-                ${part(LedgerSource.rowChange, 'audit.row_changes', 'recorded_at', 1)}
-                union all
-                ${part(LedgerSource.securityEvent, 'logs.notification_log', 'occurred_at', 3)}
-              ) u order by u.txid, u.source, u.id limit $6) s),
-    appended as (
-      insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash)
-      select $7::bigint + b.o - 1, b.source, b.id, b.txid, b.t,
-             pg_catalog.sha256(pg_catalog.decode('00', 'hex') operator(pg_catalog.||) pg_catalog.convert_to(b.leaf, 'UTF8'))
-        from batch b
-      returning position, source, source_id, txid, leaf_hash)
-    select a.position::text, a.source, a.source_id::text as id, a.txid::text, a.leaf_hash
-      from appended a order by a.position`;
+// COPY takes no parameters: the bounds are written into the statement, as checked decimals.
+function decimal(value: string | number, what: string): string {
+  const text = String(value);
+  if (!/^-?\d{1,20}$/.test(text)) throw new Error(`unexpected ${what}: ${text}`);
+  return text;
 }
+
+// One source's candidates for the next batch: its rows after the cursor and below the horizon
+// (and up to `through` when given), in (txid, id) order, at most `limit`. Each row is id, txid,
+// time (as the server prints it, to be stored again as it is), then the leaf fields.
+function sourceRowsSql(
+  source: LedgerSource,
+  bounds: { state: StateRow; horizon: string; limit: number },
+  through?: string,
+): string {
+  const [txid, id] = lowerBound(source, bounds.state);
+  return `copy (
+    select r.id, r.txid, r.${sourceTimeColumn[source]}, ${leafFieldsSql(source, 'r')}
+      from ${sourceTables[source]} r
+     where (r.txid, r.id) > ('${decimal(txid, 'cursor txid')}'::xid8, ${decimal(id, 'cursor id')}::bigint)
+       and r.txid < '${decimal(bounds.horizon, 'horizon')}'::xid8
+       ${through === undefined ? '' : `and r.txid <= '${decimal(through, 'txid')}'::xid8`}
+     order by r.txid, r.id
+     limit ${decimal(bounds.limit, 'batch size')}) to stdout`;
+}
+
+interface CandidateRow {
+  source: LedgerSource;
+  id: string;
+  txid: string;
+  time: string;
+  hash: Uint8Array;
+}
+
+// xid8 values as the server prints them: digits, no leading zero.
+const txidBefore = (a: string, b: string) => a.length < b.length || (a.length === b.length && a < b);
+
+/**
+ * Reads the next batch: the first `limit` rows of both sources' candidates in sealing order
+ * (txid, source, id). The merge is done here rather than by an ORDER BY over a UNION, which
+ * PostgreSQL sorts (the sources' index order does not tell it where the source goes): security
+ * events, usually few, are read first and wait for their place; row changes stream in. Each
+ * leaf is built and hashed as its row arrives and appended to `range` in order.
+ */
+async function readBatch(
+  client: pg.ClientBase,
+  bounds: { state: StateRow; horizon: string; limit: number },
+  range: CompactRange,
+): Promise<Batch> {
+  const { limit } = bounds;
+  const batch: Batch = { sources: [], ids: [], txids: [], times: [], hashes: [] };
+  const reader = new CopyLeafReader();
+  const read = (source: LedgerSource, row: Buffer): CandidateRow => {
+    reader.reset(row);
+    return { source, id: reader.text()!, txid: reader.text()!, time: reader.text()!, hash: reader.leafHash(source) };
+  };
+  const take = (r: CandidateRow) => {
+    batch.sources.push(r.source);
+    batch.ids.push(r.id);
+    batch.txids.push(r.txid);
+    batch.times.push(r.time);
+    batch.hashes.push(r.hash);
+    range.append(r.hash);
+  };
+  const events: CandidateRow[] = [];
+  await copyRows(client, sourceRowsSql(LedgerSource.securityEvent, bounds), (row) => {
+    events.push(read(LedgerSource.securityEvent, row));
+  });
+  // With a full batch of events, no row change of a later transaction than the last can come
+  // into the batch: none is read.
+  const through = events.length === limit ? events[limit - 1]!.txid : undefined;
+  let next = 0;
+  await copyRows(client, sourceRowsSql(LedgerSource.rowChange, bounds, through), (row) => {
+    if (batch.ids.length >= limit) return;
+    const change = read(LedgerSource.rowChange, row);
+    // An event of the change's own transaction comes after it (source 2 after source 1).
+    while (next < events.length && batch.ids.length < limit && txidBefore(events[next]!.txid, change.txid)) {
+      take(events[next++]!);
+    }
+    if (batch.ids.length < limit) take(change);
+  });
+  while (next < events.length && batch.ids.length < limit) take(events[next++]!);
+  return batch;
+}
+
+// The parameters of APPEND_SQL: array literals of server output (digits; ISO times, which hold
+// no quote or backslash) and the hashes as one bytea.
+function appendParams(batch: Batch, size: number): unknown[] {
+  return [
+    size,
+    `{${batch.sources.join(',')}}`,
+    `{${batch.ids.join(',')}}`,
+    `{${batch.txids.join(',')}}`,
+    `{"${batch.times.join('","')}"}`,
+    Buffer.concat(batch.hashes),
+  ];
+}
+
+/** Runs `work` here while `pending` (a statement sent) runs on the server; settles after both. */
+async function whileRunning<T>(pending: Promise<unknown>, work: () => T): Promise<T> {
+  let result: T;
+  try {
+    result = work();
+  } catch (err) {
+    await pending.catch(() => undefined);
+    throw err;
+  }
+  await pending;
+  return result;
+}
+
+// Positions size, size + 1, … in batch order, in one statement. The leaf hashes come as one
+// bytea, 32 bytes each.
+const APPEND_SQL = `insert into ledger.entries (position, source, source_id, txid, recorded_at, leaf_hash)
+  select $1::bigint + b.o - 1, b.source, b.id, b.txid, b.t, pg_catalog.substr($6::bytea, (b.o * 32 - 31)::integer, 32)
+    from rows from (pg_catalog.unnest($2::smallint[]), pg_catalog.unnest($3::bigint[]), pg_catalog.unnest($4::xid8[]),
+                    pg_catalog.unnest($5::timestamptz[]))
+         with ordinality as b(source, id, txid, t, o)`;
 
 interface StoredCheckpoint {
   size: number;

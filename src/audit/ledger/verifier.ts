@@ -14,7 +14,8 @@ import {
   verifyCheckpoint,
 } from '../checkpoint/index.js';
 import { CompactRange, hashesEqual } from '../merkle/index.js';
-import { leafHashOfText, LedgerSource, leafTextSql } from './encoding.js';
+import { CopyLeafReader, copyRows } from './copy-leaves.js';
+import { leafColumns, leafFieldsSql, leafHashOfText, LedgerSource } from './encoding.js';
 import { historyKey, ledgerOrigin, loadKeyHistory, requiredAlgorithms } from './keys.js';
 
 /** One thing a verification run found wrong. */
@@ -51,7 +52,7 @@ export interface VerifyOptions {
   recordEvent?: boolean;
   /** Retention's archive directory: gone rows whose sealed leaves an archive holds count as archived. */
   archiveDir?: string;
-  /** Entries read per round trip. Default 50,000. */
+  /** Entries read per statement (each streamed with COPY). Default 50,000. */
   pageSize?: number;
   /** Findings listed in full; more are counted. Default 1,000. */
   maxFindings?: number;
@@ -83,14 +84,16 @@ export interface VerifyReport {
 }
 
 interface EntryRow {
-  position: string;
+  position: number;
   /** The row's own txid (the ledger's copy when the row is gone): orders the entries. */
   txid: string;
   source: number;
   source_id: string;
-  leaf_hash: Buffer;
-  recorded_at: string;
-  leaf: string | null;
+  leaf_hash: Uint8Array;
+  /** For a gone row: the ledger's copy of its time, in microseconds since the epoch. */
+  recorded_at: string | null;
+  /** The leaf hash of the row as it is now; null when the row is gone. */
+  computed: Uint8Array | null;
 }
 
 const sourceName = (s: number): 'row_change' | 'security_event' =>
@@ -117,6 +120,9 @@ const sourceName = (s: number): 'row_change' | 'security_event' =>
 export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions = {}): Promise<VerifyReport> {
   const started = performance.now();
   const pageSize = options.pageSize ?? 50_000;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
+    throw new PgwardenError(ErrorCodes.CONFIG_INVALID, 'page size must be a positive integer');
+  }
   const maxFindings = options.maxFindings ?? 1000;
   const findings: LedgerFinding[] = [];
   let moreFindings = 0;
@@ -127,8 +133,10 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
 
   await client.query('begin isolation level repeatable read read only');
   try {
+    // client_encoding UTF8: the leaves are built from the bytes COPY sends (copy-leaves.ts).
     await client.query(
-      `select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), pg_catalog.set_config('TimeZone', 'UTC', true)`,
+      `select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true), pg_catalog.set_config('TimeZone', 'UTC', true),
+              pg_catalog.set_config('client_encoding', 'UTF8', true)`,
     );
     const origin = await ledgerOrigin(client);
     const { history, keyTrust } = await loadHistory(
@@ -208,8 +216,12 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
     };
     // Entries are sealed in strictly increasing (txid, source, id) order: a step down marks an
     // entry out of place (the bigger of the two when the one before agrees, else the smaller).
-    type Key = readonly [bigint, number, bigint];
-    const less = (a: Key, b: Key) => a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])));
+    type Key = readonly [string, number, string];
+    const less = (a: Key, b: Key) => {
+      const byTxid = compareIntegers(a[0], b[0]);
+      if (byTxid !== 0) return byTxid < 0;
+      return a[1] < b[1] || (a[1] === b[1] && compareIntegers(a[2], b[2]) < 0);
+    };
     let keyBack2: Key | null = null;
     let keyBack1: Key | null = null;
     const checkOrder = (position: number, key: Key, e: EntryRow) => {
@@ -226,56 +238,57 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
       keyBack2 = keyBack1;
       keyBack1 = key;
     };
-    // Two stages in flight: while this page is hashed here, the server already builds the next.
-    let pending: Promise<pg.QueryResult<EntryRow>> | null = client.query<EntryRow>(entriesSql(), [0, pageSize]);
-    while (pending) {
-      const page: EntryRow[] = (await pending).rows;
-      pending =
-        page.length === pageSize
-          ? client.query<EntryRow>(entriesSql(), [Number(page[page.length - 1]!.position) + 1, pageSize])
-          : null;
-      for (const e of page) {
-        const position = Number(e.position);
-        while (expected < position) {
-          add({ kind: 'missing_entry', position: expected, detail: `ledger entry ${expected} is gone` });
-          expected += 1;
-        }
-        rows += 1;
-        checkOrder(position, [BigInt(e.txid), e.source, BigInt(e.source_id)], e);
-        const storedHash: Uint8Array = e.leaf_hash;
-        if (e.leaf === null) {
-          // A gone row counts as archived only when an archive file holds its sealed leaf: the
-          // database's own list of archived partitions is not signed, so alone it proves nothing.
-          const fromArchive = archive?.get(position);
-          if (fromArchive !== undefined && fromArchive === Buffer.from(storedHash).toString('hex')) {
-            archived += 1;
-          } else if (archive === undefined && isArchived(archivedRanges, e)) {
-            archivedUnchecked += 1;
-          } else {
-            add({
-              kind: 'deleted',
-              position,
-              source: sourceName(e.source),
-              id: e.source_id,
-              detail: `${sourceName(e.source)} ${e.source_id} sealed at position ${position} is gone`,
-            });
-          }
-        } else {
-          const computed = leafHashOfText(e.leaf);
-          if (!hashesEqual(computed, storedHash)) {
-            mismatched.push({
-              position,
-              stored: Buffer.from(storedHash).toString('hex'),
-              computed: Buffer.from(computed).toString('hex'),
-              source: e.source,
-              id: e.source_id,
-            });
-          }
-        }
-        range.append(storedHash);
-        expected = position + 1;
-        checkRoot(expected);
+    const visit = (e: EntryRow) => {
+      const position = e.position;
+      while (expected < position) {
+        add({ kind: 'missing_entry', position: expected, detail: `ledger entry ${expected} is gone` });
+        expected += 1;
       }
+      rows += 1;
+      checkOrder(position, [e.txid, e.source, e.source_id], e);
+      const storedHash: Uint8Array = e.leaf_hash;
+      if (e.computed === null) {
+        // A gone row counts as archived only when an archive file holds its sealed leaf: the
+        // database's own list of archived partitions is not signed, so alone it proves nothing.
+        const fromArchive = archive?.get(position);
+        if (fromArchive !== undefined && fromArchive === Buffer.from(storedHash).toString('hex')) {
+          archived += 1;
+        } else if (archive === undefined && isArchived(archivedRanges, e)) {
+          archivedUnchecked += 1;
+        } else {
+          add({
+            kind: 'deleted',
+            position,
+            source: sourceName(e.source),
+            id: e.source_id,
+            detail: `${sourceName(e.source)} ${e.source_id} sealed at position ${position} is gone`,
+          });
+        }
+      } else if (!hashesEqual(e.computed, storedHash)) {
+        mismatched.push({
+          position,
+          stored: Buffer.from(storedHash).toString('hex'),
+          computed: Buffer.from(e.computed).toString('hex'),
+          source: e.source,
+          id: e.source_id,
+        });
+      }
+      range.append(storedHash);
+      expected = position + 1;
+      checkRoot(expected);
+    };
+    // A page at a time, each streamed by COPY: the server reads the next entries and rows while
+    // the leaves before are built and hashed here.
+    const reader = new CopyLeafReader();
+    for (let from = 0; ;) {
+      let last = from - 1;
+      const count = await copyRows(client, entriesSql(from, pageSize), (row) => {
+        const e = readEntry(reader.reset(row));
+        last = e.position;
+        visit(e);
+      });
+      if (count < pageSize) break;
+      from = last + 1;
     }
 
     // A swap shows up as two rows each hashing to the other's sealed leaf.
@@ -358,16 +371,55 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
   }
 }
 
-function entriesSql(): string {
-  return `select l.position::text, coalesce(r.txid, e.txid, l.txid)::text as txid, l.source, l.source_id::text, l.leaf_hash, l.recorded_at::text,
-                 case when l.source = 1 and r.id is not null then ${leafTextSql(LedgerSource.rowChange, 'r')}
-                      when l.source = 2 and e.id is not null then ${leafTextSql(LedgerSource.securityEvent, 'e')} end as leaf
-            from ledger.entries l
-            left join audit.row_changes r on l.source = 1 and r.id = l.source_id
-            left join logs.notification_log e on l.source = 2 and e.id = l.source_id
-           where l.position >= $1
-           order by l.position
-           limit $2`;
+// Entries from a position on, in position order, each joined to its row: position, txid (the
+// row's, else the ledger's), source, source id, leaf hash (hex), the ledger's time of a gone
+// row, then the leaf fields of the row change and of the security event (null when there is no
+// such row). COPY takes no parameters: the two numbers are checked safe integers.
+function entriesSql(from: number, limit: number): string {
+  return `copy (
+    select l.position, coalesce(r.txid, e.txid, l.txid), l.source, l.source_id, pg_catalog.encode(l.leaf_hash, 'hex'),
+           case when r.id is null and e.id is null
+                then (extract(epoch from l.recorded_at) operator(pg_catalog.*) 1000000)::bigint end,
+           ${leafFieldsSql(LedgerSource.rowChange, 'r')},
+           ${leafFieldsSql(LedgerSource.securityEvent, 'e')}
+      from ledger.entries l
+      -- Lateral, so that each entry looks its row up in its own source's table only.
+      left join lateral (select * from audit.row_changes r where l.source = 1 and r.id = l.source_id offset 0) r on true
+      left join lateral (select * from logs.notification_log e where l.source = 2 and e.id = l.source_id offset 0) e on true
+     where l.position >= ${Math.trunc(from)}
+     order by l.position
+     limit ${Math.trunc(limit)}) to stdout`;
+}
+
+const ROW_CHANGE_FIELDS = leafColumns[LedgerSource.rowChange].length;
+
+/**
+ * Orders two integers as PostgreSQL prints them (an optional '-', then digits with no leading
+ * zero) without parsing them: the verifier compares two per entry.
+ */
+function compareIntegers(a: string, b: string): number {
+  const negative = a.charCodeAt(0) === 0x2d;
+  if (negative !== (b.charCodeAt(0) === 0x2d)) return negative ? -1 : 1;
+  const magnitude = a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+  return negative ? -magnitude : magnitude;
+}
+
+/** An entry from a row of entriesSql, with the leaf hash of its row as it is now. */
+function readEntry(reader: CopyLeafReader): EntryRow {
+  const position = reader.integer();
+  const txid = reader.text()!;
+  const source = reader.integer();
+  const sourceId = reader.text()!;
+  const stored = reader.hexBytes();
+  const recordedAt = reader.text();
+  let computed: Uint8Array | null = null;
+  if (source === LedgerSource.rowChange && !reader.isNull()) {
+    computed = reader.leafHash(LedgerSource.rowChange);
+  } else if (source === LedgerSource.securityEvent) {
+    reader.skip(ROW_CHANGE_FIELDS);
+    if (!reader.isNull()) computed = reader.leafHash(LedgerSource.securityEvent);
+  }
+  return { position, txid, source, source_id: sourceId, leaf_hash: stored, recorded_at: recordedAt, computed };
 }
 
 async function unsealedRows(client: pg.ClientBase): Promise<LedgerFinding[]> {
@@ -438,8 +490,8 @@ async function loadArchivedRanges(client: pg.ClientBase): Promise<ArchivedRange[
 }
 
 function isArchived(ranges: ArchivedRange[], e: EntryRow): boolean {
-  if (e.source !== LedgerSource.rowChange || ranges.length === 0) return false;
-  const micros = Date.parse(e.recorded_at.replace(' ', 'T').replace(/\+00$/, 'Z')) * 1000;
+  if (e.source !== LedgerSource.rowChange || ranges.length === 0 || e.recorded_at === null) return false;
+  const micros = Number(e.recorded_at);
   return ranges.some((r) => micros >= r.from && micros < r.to);
 }
 

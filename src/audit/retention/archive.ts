@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
-import { leafHashOfText, LedgerSource, leafTextSql } from '../ledger/encoding.js';
+import { leafFieldsSql, leafHashOfText, LedgerSource, leafTextFromFields, rawTextTypes } from '../ledger/encoding.js';
 
 /** Options of `archivePartitions`. */
 export interface RetentionOptions {
@@ -99,22 +99,27 @@ async function archiveOne(
   try {
     let after = '-1';
     for (;;) {
-      const { rows: page } = await client.query<{ id: string; position: string | null; leaf: string }>(
-        `select r.id::text, ${ledger ? 'l.position::text' : 'null::text'} as position,
-                ${leafTextSql(LedgerSource.rowChange, 'r')} as leaf
-           from ${partition} r
-           ${ledger ? 'left join ledger.entries l on l.source = 1 and l.source_id = r.id' : ''}
-          where r.id > $1::bigint order by r.id limit $2`,
-        [after, pageSize],
-      );
+      // Each row: id, ledger position, then its leaf fields (server text, unparsed).
+      const { rows: page } = await client.query<(string | null)[]>({
+        text: `select r.id, ${ledger ? 'l.position' : 'null::bigint'}, ${leafFieldsSql(LedgerSource.rowChange, 'r')}
+                 from ${partition} r
+                 ${ledger ? 'left join ledger.entries l on l.source = 1 and l.source_id = r.id' : ''}
+                where r.id > $1::bigint order by r.id limit $2`,
+        values: [after, pageSize],
+        rowMode: 'array',
+        types: rawTextTypes,
+      });
       if (page.length === 0) break;
       const text = page
-        .map((r) => `${JSON.stringify({ position: r.position === null ? null : Number(r.position), leaf: r.leaf })}\n`)
+        .map((r) => {
+          const position = r[1] === null || r[1] === undefined ? null : Number(r[1]);
+          return `${JSON.stringify({ position, leaf: leafTextFromFields(LedgerSource.rowChange, r, 2) })}\n`;
+        })
         .join('');
       hash.update(text);
       await file.write(text);
       rows += page.length;
-      after = page[page.length - 1]!.id;
+      after = page[page.length - 1]![0]!;
       if (page.length < pageSize) break;
     }
     await file.sync();
