@@ -70,13 +70,13 @@ begin
     select tg_relid, tg_table_schema, tg_table_name, tg_op,
            pg_catalog.md5(tg_relid::text || ':' || (select pg_catalog.jsonb_object_agg(k, j->k) from pg_catalog.unnest(v_pk) k)::text)::uuid,
            case when v_plain then j else audit._shape(j, v_cfg.exclude_columns, v_cfg.redact_columns) end, v_ctx->>'sub', v_ctx->>'tenant', v_role
-      from (select pg_catalog.to_jsonb(n) as j from pgw_new n) r;
+      from (select pg_catalog.to_jsonb(n.*) as j from pgw_new n) r;
   elsif tg_op = 'DELETE' then
     insert into audit.row_changes (table_oid, schema_name, table_name, op, record_id, old_data, actor_sub, actor_tenant, db_role)
     select tg_relid, tg_table_schema, tg_table_name, tg_op,
            pg_catalog.md5(tg_relid::text || ':' || (select pg_catalog.jsonb_object_agg(k, j->k) from pg_catalog.unnest(v_pk) k)::text)::uuid,
            case when v_plain then j else audit._shape(j, v_cfg.exclude_columns, v_cfg.redact_columns) end, v_ctx->>'sub', v_ctx->>'tenant', v_role
-      from (select pg_catalog.to_jsonb(o) as j from pgw_old o) r;
+      from (select pg_catalog.to_jsonb(o.*) as j from pgw_old o) r;
   else
     -- Old and new rows are paired on the primary key; a row whose key changed shows up as an
     -- UPDATE with only old_data and one with only new_data.
@@ -91,9 +91,9 @@ begin
              where (o.j -> k) is distinct from (n.j -> k) and not k = any (v_cfg.exclude_columns)),
            v_ctx->>'sub', v_ctx->>'tenant', v_role
       from (select j, (select pg_catalog.jsonb_object_agg(k, j->k) from pg_catalog.unnest(v_pk) k) as pk
-              from (select pg_catalog.to_jsonb(x) as j from pgw_old x) s) o
+              from (select pg_catalog.to_jsonb(x.*) as j from pgw_old x) s) o
       full join (select j, (select pg_catalog.jsonb_object_agg(k, j->k) from pg_catalog.unnest(v_pk) k) as pk
-                   from (select pg_catalog.to_jsonb(x) as j from pgw_new x) s) n on n.pk = o.pk;
+                   from (select pg_catalog.to_jsonb(x.*) as j from pgw_new x) s) n on n.pk = o.pk;
   end if;
   return null;
 end

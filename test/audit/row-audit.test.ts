@@ -150,6 +150,21 @@ for (const capture of ['trigger', 'wal'] as const)
         expect(await records('shop.parents', before)).toHaveLength(1);
       });
 
+      it("records tables whose columns share a name with the capture's row aliases (n, o, x)", async () => {
+        await admin.query('create table shop.letters (id int primary key, n int, o text, x text)');
+        await admin.query(`select audit.enable('shop.letters')`);
+        const start = await lastId();
+        await admin.query(
+          `insert into shop.letters values (1, 2, 'o', 'x'); update shop.letters set n = 3; delete from shop.letters`,
+        );
+        const rows = await records('shop.letters', start);
+        expect(rows.map((r) => [r.op, r.old_data, r.new_data])).toEqual([
+          ['INSERT', null, { id: 1, n: 2, o: 'o', x: 'x' }],
+          ['UPDATE', { id: 1, n: 2, o: 'o', x: 'x' }, { id: 1, n: 3, o: 'o', x: 'x' }],
+          ['DELETE', { id: 1, n: 3, o: 'o', x: 'x' }, null],
+        ]);
+      });
+
       it('leaves actor and tenant empty outside a request context', async () => {
         const start = await lastId();
         await admin.query(`insert into shop.items (id) values (30)`);
