@@ -1,11 +1,14 @@
 // The audit trail's cost on writes, and the ledger's sealing and verification speed, each against
 // a baseline measured side by side in the same run on one throwaway cluster (advanced tier):
-//   1. pgbench (TPC-B-like, scale 10, 4 clients, 2 threads, prepared statements) TPS in three
-//      variants alternating in rounds on one database: plain (no audit triggers); audit
-//      (audit.enable() on all four pgbench tables: row-change capture only); audit + ledger (the
-//      same, with a sealer in this process sealing the trail every second during the run). The
-//      figure is each variant's median TPS as a ratio to plain's. Then one short audited run
-//      with function statistics on, to show where the capture's time goes.
+//   1. pgbench (TPC-B-like, scale 10, 4 clients, 2 threads, prepared statements) TPS in four
+//      variants alternating in rounds on one database: plain (no audit); trigger capture
+//      (audit.enable(…, 'trigger') on all four pgbench tables: the records written in each
+//      transaction); WAL capture + ledger, deferred (audit.enable(…, 'wal'): the writers' cost,
+//      with the capture and the sealer run after the timed run, and timed themselves); WAL
+//      capture + ledger, live (the capture service and the sealer each running every second in
+//      this process during the run, on the same two cores, as `pgwarden up` runs them). The
+//      figure is each variant's median TPS as a ratio to plain's. Then one short WAL-captured run
+//      with function statistics on, to show what the context trigger costs.
 //   2. rows/s of sealLedger() over freshly written trail rows, and of verifyLedger() over the
 //      whole ledger, against SHA-256 alone in Node over the same leaf texts (and 1 KiB buffers),
 //      against reading those leaf texts (built in PostgreSQL) from the database and hashing them,
@@ -24,6 +27,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { captureWal, setupWalCapture } from '../dist/audit/capture/index.js';
 import { CopyLeafReader, copyRows } from '../dist/audit/ledger/copy-leaves.js';
 import {
   leafFieldsSql,
@@ -50,7 +54,8 @@ const seconds = Number(args[1] ?? 25);
 const sealRows = Number(args[2] ?? 200000);
 const run = promisify(execFile);
 const TABLES = ['pgbench_accounts', 'pgbench_tellers', 'pgbench_branches', 'pgbench_history'];
-const VARIANTS = ['plain', 'audit', 'audit + ledger'];
+const VARIANTS = ['plain', 'trigger capture', 'WAL + ledger, deferred', 'WAL + ledger, live'];
+const MODE = { plain: 'off', 'trigger capture': 'trigger', 'WAL + ledger, deferred': 'wal', 'WAL + ledger, live': 'wal' };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PROBE_SECONDS = 10;
 const fmt = (n, width = 9) => Math.round(n).toLocaleString('en-US').padStart(width);
@@ -95,13 +100,15 @@ try {
   await pgbench(['-i', '-s', '10', '-q', '-I', 'dtGvp']);
   const masterKey = parseMasterKey(generateMasterKey());
   const c = await connect(db);
-  // The sealer has a connection of its own, as `pgwarden up` would.
+  // The sealer and the capture have a connection each, as `pgwarden up` would.
   const sealer = await connect(db);
+  const capturer = await connect(db);
   try {
     await install(c, { tier: 'advanced', rolePrefix: 'pgw_' });
     // audit.enable() needs a primary key; every variant gets the column, so all do the same work.
     await c.query('alter table pgbench_history add column hid bigint generated always as identity primary key');
     await initLedger(c, { masterKey, hybrid: true });
+    await setupWalCapture(c);
     const version = (await c.query('show server_version')).rows[0].server_version;
     const pgbenchVersion = (await run(pgbenchPath, ['--version'])).stdout.trim();
 
@@ -112,15 +119,31 @@ try {
     const setAudit = async (on) => {
       for (const t of TABLES) await c.query(`select audit.${on ? 'enable' : 'disable'}($1::regclass)`, [`public.${t}`]);
     };
-    // Seals everything the trail holds, outside any timing, so each audit + ledger run starts
-    // with nothing left to seal and its sealer only keeps up with that run's writes.
+    // off, trigger or wal on all four tables.
+    const setMode = async (mode) => {
+      for (const t of TABLES) {
+        if (mode === 'off') await c.query('select audit.disable($1::regclass)', [`public.${t}`]);
+        else await c.query(`select audit.enable($1::regclass, '{}', '{}', $2)`, [`public.${t}`, mode]);
+      }
+    };
+    // Applies the log and seals everything, outside any timing, so each run starts with nothing
+    // left over; returns what it did and how long it took.
     const catchUp = async () => {
+      const t0 = performance.now();
+      let captured = 0;
+      for (;;) {
+        const r = await captureWal(capturer);
+        captured += r?.rows ?? 0;
+        if (!r || r.rows === 0) break;
+      }
+      const t1 = performance.now();
       let sealed = 0;
       for (;;) {
         const r = await sealLedger(sealer, { masterKey, batchSize: 10000 });
         sealed += r.sealed;
-        if (r.sealed === 0) return sealed;
+        if (r.sealed === 0) break;
       }
+      return { captured, sealed, captureMs: t1 - t0, sealMs: performance.now() - t1 };
     };
     const prepare = async () => {
       await c.query('truncate pgbench_history');
@@ -135,19 +158,19 @@ try {
       if (!tps || !txns || !latency) throw new Error(`unexpected pgbench output:\n${out}`);
       return { tps: Number(tps[1]), txns: Number(txns[1]), latencyMs: Number(latency[1]) };
     };
-    // Seals every second while the run lasts, like the daemon's sealing loop.
-    const startSealer = () => {
-      const stats = { runs: 0, sealed: 0, ms: 0, maxMs: 0 };
+    // Runs `step` every second while the run lasts, like one of the daemon's loops.
+    const every = (step) => {
+      const stats = { runs: 0, rows: 0, ms: 0, maxMs: 0 };
       let stopped = false;
       let failure;
-      // A failing seal is kept and rethrown at stop, so the cluster is still stopped below.
+      // A failing step is kept and rethrown at stop, so the cluster is still stopped below.
       const loop = (async () => {
         while (!stopped) {
           const t0 = performance.now();
-          const r = await sealLedger(sealer, { masterKey, batchSize: 10000 });
+          const rows = await step();
           const ms = performance.now() - t0;
           stats.runs++;
-          stats.sealed += r.sealed;
+          stats.rows += rows;
           stats.ms += ms;
           stats.maxMs = Math.max(stats.maxMs, ms);
           const until = t0 + 1000;
@@ -163,6 +186,11 @@ try {
         return stats;
       };
     };
+    const startServices = () => {
+      const capture = every(async () => (await captureWal(capturer))?.rows ?? 0);
+      const seal = every(async () => (await sealLedger(sealer, { masterKey, batchSize: 10000 })).sealed);
+      return async () => ({ capture: await capture(), seal: await seal() });
+    };
 
     if (only === 'ledger') {
       console.log(`PostgreSQL ${version}, section 2 only (--only=ledger); load average ${loadavg()[0].toFixed(1)}`);
@@ -173,45 +201,51 @@ try {
       );
       console.log('1. pgbench TPC-B-like, audit on all four tables');
       const tps = Object.fromEntries(VARIANTS.map((v) => [v, []]));
-      const sealing = [];
-      let audited = false;
-      await setAudit(false);
+      const deferred = [];
+      const live = [];
+      let mode = 'off';
+      await setMode('off');
       await pgbenchRun(5); // warm-up
       for (let r = 0; r < rounds; r++) {
         for (const variant of VARIANTS) {
-          const on = variant !== 'plain';
-          if (on !== audited) await setAudit((audited = on));
+          if (MODE[variant] !== mode) await setMode((mode = MODE[variant]));
           await prepare();
           await catchUp();
-          const stop = variant === 'audit + ledger' ? startSealer() : undefined;
+          const stop = variant === 'WAL + ledger, live' ? startServices() : undefined;
           const result = await pgbenchRun(seconds);
           tps[variant].push(result.tps);
-          if (stop) {
-            const stats = await stop();
-            sealing.push({ ...stats, backlog: await catchUp(), txns: result.txns });
-          }
+          if (stop) live.push({ ...(await stop()), backlog: await catchUp(), txns: result.txns });
+          else if (variant === 'WAL + ledger, deferred') deferred.push({ ...(await catchUp()), txns: result.txns });
         }
       }
       const plain = median(tps.plain);
       for (const variant of VARIANTS) {
         const runs = tps[variant].map((t) => t.toFixed(0)).join(' ');
         console.log(
-          `   ${variant.padEnd(16)} ${fmt(median(tps[variant]), 6)} TPS median   ratio ${(median(tps[variant]) / plain).toFixed(2)}   (runs: ${runs})`,
+          `   ${variant.padEnd(24)} ${fmt(median(tps[variant]), 6)} TPS median   ratio ${(median(tps[variant]) / plain).toFixed(2)}   (runs: ${runs})`,
         );
       }
-      const sealed = sealing.reduce((a, s) => a + s.sealed, 0);
-      const sealMs = sealing.reduce((a, s) => a + s.ms, 0);
+      const sum = (xs, f) => xs.reduce((a, x) => a + f(x), 0);
+      const captured = sum(deferred, (d) => d.captured);
       console.log(
-        `   sealer during audit + ledger: ${sealing.reduce((a, s) => a + s.runs, 0)} seals, ` +
-          `${fmt(sealed, 0)} rows (${(sealed / sealing.reduce((a, s) => a + s.txns, 0)).toFixed(1)} per transaction), ` +
-          `busy ${((sealMs / (rounds * seconds * 1000)) * 100).toFixed(0)} % of the time, ` +
-          `longest seal ${Math.max(...sealing.map((s) => s.maxMs)).toFixed(0)} ms, ` +
-          `left unsealed at the end ${sealing.map((s) => s.backlog).join(', ')} rows`,
+        `   deferred catch-up after each run: ${fmt(captured, 0)} rows (${(captured / sum(deferred, (d) => d.txns)).toFixed(1)} per transaction) ` +
+          `applied from the log at ${fmt((captured * 1000) / sum(deferred, (d) => d.captureMs), 0)} rows/s, ` +
+          `sealed at ${fmt((sum(deferred, (d) => d.sealed) * 1000) / sum(deferred, (d) => d.sealMs), 0)} rows/s; ` +
+          `${(sum(deferred, (d) => d.captureMs + d.sealMs) / 1000 / rounds).toFixed(1)} s per ${seconds} s run`,
+      );
+      const busy = (k) => ((sum(live, (l) => l[k].ms) / (rounds * seconds * 1000)) * 100).toFixed(0);
+      console.log(
+        `   live services: capture ${fmt(sum(live, (l) => l.capture.rows), 0)} rows in ${sum(live, (l) => l.capture.runs)} passes ` +
+          `(busy ${busy('capture')} %, longest ${Math.max(...live.map((l) => l.capture.maxMs)).toFixed(0)} ms), ` +
+          `sealer ${fmt(sum(live, (l) => l.seal.rows), 0)} rows (busy ${busy('seal')} %); ` +
+          `left at the end ${live.map((l) => l.backlog.captured + l.backlog.sealed).join(', ')} rows`,
       );
 
-      // Where the capture's time goes: one audited run with function timing on (it costs a little
-      // itself, so it is kept out of the comparison above).
+      // What the writers pay under WAL capture: one WAL-captured run with function timing on
+      // (it costs a little itself, so it is kept out of the comparison above).
+      await setMode((mode = 'wal'));
       await prepare();
+      await catchUp();
       await c.query('select pg_stat_reset()');
       const probe = await pgbenchRun(PROBE_SECONDS, { PGOPTIONS: '-c track_functions=all' });
       const { rows: fns } = await c.query(
@@ -219,7 +253,7 @@ try {
           where schemaname in ('audit', 'auth') order by total_time desc`,
       );
       console.log(
-        `   where the time goes (one ${PROBE_SECONDS} s audited run, track_functions = all: ${fmt(probe.tps, 0)} TPS, ` +
+        `   where the writers' time goes under WAL capture (one ${PROBE_SECONDS} s run, track_functions = all: ${fmt(probe.tps, 0)} TPS, ` +
           `latency ${probe.latencyMs.toFixed(2)} ms)`,
       );
       for (const f of fns) {
@@ -243,7 +277,8 @@ try {
     };
     await setAudit(false);
     const plainFillMs = await bulkUpdate();
-    await c.query('select audit.enable($1::regclass)', ['public.pgbench_accounts']);
+    // Trigger capture: the rows are in the trail at commit, and the fill time shows its cost.
+    await c.query(`select audit.enable($1::regclass, '{}', '{}', 'trigger')`, ['public.pgbench_accounts']);
     const { rows: before } = await c.query('select coalesce(max(id), 0) as id from audit.row_changes');
     const fillMs = await bulkUpdate();
     // "On one core": no parallel workers, whose CPU time the backend's own would not show.
@@ -307,6 +342,7 @@ try {
     console.log(`load average at the end ${loadavg()[0].toFixed(1)}`);
   } finally {
     await sealer.end().catch(() => undefined);
+    await capturer.end().catch(() => undefined);
     await c.end().catch(() => undefined);
   }
 } finally {
