@@ -55,7 +55,12 @@ const sealRows = Number(args[2] ?? 200000);
 const run = promisify(execFile);
 const TABLES = ['pgbench_accounts', 'pgbench_tellers', 'pgbench_branches', 'pgbench_history'];
 const VARIANTS = ['plain', 'trigger capture', 'WAL + ledger, deferred', 'WAL + ledger, live'];
-const MODE = { plain: 'off', 'trigger capture': 'trigger', 'WAL + ledger, deferred': 'wal', 'WAL + ledger, live': 'wal' };
+const MODE = {
+  plain: 'off',
+  'trigger capture': 'trigger',
+  'WAL + ledger, deferred': 'wal',
+  'WAL + ledger, live': 'wal',
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PROBE_SECONDS = 10;
 const fmt = (n, width = 9) => Math.round(n).toLocaleString('en-US').padStart(width);
@@ -235,9 +240,15 @@ try {
       );
       const busy = (k) => ((sum(live, (l) => l[k].ms) / (rounds * seconds * 1000)) * 100).toFixed(0);
       console.log(
-        `   live services: capture ${fmt(sum(live, (l) => l.capture.rows), 0)} rows in ${sum(live, (l) => l.capture.runs)} passes ` +
+        `   live services: capture ${fmt(
+          sum(live, (l) => l.capture.rows),
+          0,
+        )} rows in ${sum(live, (l) => l.capture.runs)} passes ` +
           `(busy ${busy('capture')} %, longest ${Math.max(...live.map((l) => l.capture.maxMs)).toFixed(0)} ms), ` +
-          `sealer ${fmt(sum(live, (l) => l.seal.rows), 0)} rows (busy ${busy('seal')} %); ` +
+          `sealer ${fmt(
+            sum(live, (l) => l.seal.rows),
+            0,
+          )} rows (busy ${busy('seal')} %); ` +
           `left at the end ${live.map((l) => l.backlog.captured + l.backlog.sealed).join(', ')} rows`,
       );
 
