@@ -36,6 +36,27 @@ export interface InstallStatus {
   needsSuperuser: string[];
   /** Tables kept by uninstall (audit and security events). */
   retainedTables: string[];
+  /** Row and DDL capture health, when the audit module is installed and readable. */
+  audit: AuditCaptureStatus | null;
+}
+
+/** How the audit module captures, and whether each part works. */
+export interface AuditCaptureStatus {
+  /** Audited tables per capture mode. */
+  tables: { trigger: number; wal: number };
+  /** DDL event triggers: all present and enabled ALWAYS, or which are not; null when not readable. */
+  ddlCapture: { ok: boolean; broken: string[] } | null;
+  /** WAL capture, or null when it is not set up. */
+  walCapture: {
+    slot: string;
+    /** pg_replication_slots.wal_status, or 'missing'. */
+    slotStatus: string;
+    appliedLsn: string;
+    /** Log the slot keeps the server from recycling, in bytes. */
+    retainedBytes: number | null;
+    /** Tables whose changes would not reach the trail, by problem (audit._wal_check). */
+    problems: Record<string, string[]>;
+  } | null;
 }
 
 /**
@@ -108,7 +129,59 @@ export async function getStatus(
     roles: names.map((name) => ({ name, exists: existing.has(name) })),
     needsSuperuser: needsSuperuser(catalog, facts.superuser, facts.extensions),
     retainedTables: retained,
+    audit: await auditCaptureStatus(client),
   };
+}
+
+// Read-only: what the auditor role may read. Each part is skipped when not installed or not
+// readable by this login, rather than failing the whole status.
+async function auditCaptureStatus(client: pg.ClientBase): Promise<AuditCaptureStatus | null> {
+  const { rows: present } = await client.query<{ tables: boolean; wal: boolean; ddl: boolean }>(
+    `select pg_catalog.has_table_privilege(pg_catalog.to_regclass('audit.audited_tables'), 'select') as tables,
+            pg_catalog.has_table_privilege(pg_catalog.to_regclass('audit.wal_state'), 'select') as wal,
+            pg_catalog.has_function_privilege(pg_catalog.to_regprocedure('audit.ddl_capture_status()'), 'execute') as ddl`,
+  );
+  const p = present[0];
+  if (!p?.tables) return null;
+  const { rows: counts } = await client.query<{ capture: 'trigger' | 'wal'; n: number }>(
+    'select capture, pg_catalog.count(*)::int as n from audit.audited_tables where enabled group by capture',
+  );
+  const tables = { trigger: 0, wal: 0 };
+  for (const c of counts) tables[c.capture] = c.n;
+  let ddlCapture: AuditCaptureStatus['ddlCapture'] = null;
+  if (p.ddl) {
+    const { rows } = await client.query<{ trigger_name: string; ok: boolean }>(
+      'select * from audit.ddl_capture_status()',
+    );
+    const broken = rows.filter((r) => !r.ok).map((r) => r.trigger_name);
+    ddlCapture = { ok: broken.length === 0, broken };
+  }
+  let walCapture: AuditCaptureStatus['walCapture'] = null;
+  if (p.wal) {
+    const { rows } = await client.query<{
+      slot_name: string;
+      wal_status: string | null;
+      applied_lsn: string;
+      retained: string | null;
+      problems: Record<string, string[]>;
+    }>(
+      `select w.slot_name, s.wal_status, w.applied_lsn::text, w.problems,
+              pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint::text as retained
+         from audit.wal_state w left join pg_catalog.pg_replication_slots s on s.slot_name = w.slot_name
+        where w.database_oid = (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())`,
+    );
+    const w = rows[0];
+    if (w) {
+      walCapture = {
+        slot: w.slot_name,
+        slotStatus: w.wal_status ?? 'missing',
+        appliedLsn: w.applied_lsn,
+        retainedBytes: w.retained === null ? null : Number(w.retained),
+        problems: w.problems,
+      };
+    }
+  }
+  return { tables, ddlCapture, walCapture };
 }
 
 function needsSuperuser(catalog: Catalog, superuser: boolean, extensions: ExtensionFacts[]): string[] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { quoteIdent, withClient } from '../../src/db/client.js';
+import { captureWal, setupWalCapture } from '../../src/audit/capture/index.js';
 import { defaultCatalog, getStatus, install } from '../../src/install/index.js';
 import { catalogWithFixture } from '../helpers/catalog.js';
 import { adminConnection, emptyDatabase, installedDatabase, serverMajor, uniquePrefix } from '../helpers/db.js';
@@ -27,6 +28,34 @@ describe('getStatus', () => {
     expect(status.extensions.find((e) => e.name === 'pg_stat_statements')?.preloaded).toBe(true);
     expect(status.roles.every((r) => r.exists)).toBe(true);
     expect(status.retainedTables).toEqual(['logs.notification_log']);
+  });
+
+  it('shows audit capture health: tables per mode, DDL event triggers, the WAL capture slot and its problems', async () => {
+    const db = await installedDatabase();
+    await withClient(db, async (c) => {
+      const read = () => getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' });
+      // The template database was installed by a superuser, so DDL capture is on.
+      expect((await read()).audit).toEqual({
+        tables: { trigger: 0, wal: 0 },
+        ddlCapture: { ok: true, broken: [] },
+        walCapture: null,
+      });
+      await setupWalCapture(c);
+      await c.query('create table public.st (id int primary key); create table public.st2 (id int primary key)');
+      await c.query(`select audit.enable('public.st'); select audit.enable('public.st2', '{}', '{}', 'trigger')`);
+      await c.query('alter table public.st replica identity default');
+      await captureWal(c);
+      await c.query('alter event trigger pgwarden_ddl_end_1_record disable');
+      const status = await read();
+      expect(status.audit).toMatchObject({
+        tables: { trigger: 1, wal: 1 },
+        ddlCapture: { ok: false, broken: ['pgwarden_ddl_end_1_record'] },
+        walCapture: { slotStatus: 'reserved', problems: { 'public.st': ['replica_identity'] } },
+      });
+      await c.query('alter event trigger pgwarden_ddl_end_1_record enable always');
+      await c.query(`select pg_drop_replication_slot(slot_name) from audit.wal_state`);
+      expect((await read()).audit?.walCapture?.slotStatus).toBe('missing');
+    });
   });
 
   it.runIf(process.env.PGWARDEN_EXPECT_PGAUDIT === '1')(

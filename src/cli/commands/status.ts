@@ -53,6 +53,30 @@ export async function statusCommand(ctx: CliContext, flags: GlobalFlags): Promis
     output.out('');
     output.out(`roles       ${status.roles.map((r) => `${r.name}${r.exists ? '' : ' (missing)'}`).join(', ')}`);
     if (status.retainedTables.length) output.out(`retained    ${status.retainedTables.join(', ')} (kept by uninstall)`);
+    const audit = status.audit;
+    if (audit) {
+      const wal = audit.walCapture;
+      const walText = !wal
+        ? 'WAL capture not set up'
+        : `WAL capture slot ${wal.slot} ${wal.slotStatus === 'missing' || wal.slotStatus === 'lost' ? paint(output, 'red', wal.slotStatus) : wal.slotStatus}, applied to ${wal.appliedLsn}` +
+          (Object.keys(wal.problems).length
+            ? paint(
+                output,
+                'red',
+                `, broken: ${Object.entries(wal.problems)
+                  .map(([t, p]) => `${t} (${p.join(', ')})`)
+                  .join('; ')}`,
+              )
+            : '');
+      output.out(
+        `audit       ${audit.tables.trigger} table(s) on trigger capture, ${audit.tables.wal} on WAL capture; ${walText}`,
+      );
+      if (audit.ddlCapture) {
+        output.out(
+          `ddl events  ${audit.ddlCapture.ok ? 'captured' : paint(output, 'red', `not captured: ${audit.ddlCapture.broken.join(', ')} missing or disabled (select audit.ddl_capture_enable() as a superuser)`)}`,
+        );
+      }
+    }
     if (status.needsSuperuser.length) {
       output.out('needs a superuser or the platform admin:');
       for (const need of status.needsSuperuser) output.out(`  - ${need}`);
