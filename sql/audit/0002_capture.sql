@@ -86,7 +86,7 @@ begin
            pg_catalog.md5(tg_relid::text || ':' || coalesce(n.pk, o.pk)::text)::uuid,
            case when v_plain then o.j else audit._shape(o.j, v_cfg.exclude_columns, v_cfg.redact_columns) end,
            case when v_plain then n.j else audit._shape(n.j, v_cfg.exclude_columns, v_cfg.redact_columns) end,
-           (select coalesce(pg_catalog.array_agg(k order by k), '{}')
+           (select coalesce(pg_catalog.array_agg(k order by k collate "C"), '{}')
               from pg_catalog.jsonb_object_keys(coalesce(n.j, o.j)) k
              where (o.j -> k) is distinct from (n.j -> k) and not k = any (v_cfg.exclude_columns)),
            v_ctx->>'sub', v_ctx->>'tenant', v_role

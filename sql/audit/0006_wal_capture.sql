@@ -232,7 +232,7 @@ revoke all on function audit._wal_register_slot(name) from public;
 -- REPLICATION attribute, or a superuser) may call it: what it writes, it could have decoded.
 create function audit._wal_apply(
   p_slot name, p_after pg_lsn, p_to pg_lsn,
-  p_table_oid oid[], p_schema text[], p_table text[], p_op text[], p_old text[], p_new text[],
+  p_table_oid oid[], p_schema text[], p_table text[], p_op text[], p_old text[], p_new text[], p_changed text[],
   p_source_txid xid8[], p_time timestamptz[], p_role text[], p_session_user text[], p_client_addr inet[],
   p_application text[], p_sub text[], p_tenant text[]
 ) returns integer
@@ -271,20 +271,22 @@ begin
                                                    from pg_catalog.unnest(c.pk_columns) k)::text)::uuid end,
          case when j.plain then j.oj else audit._shape(j.oj, c.exclude_columns, c.redact_columns) end,
          case when j.plain then j.nj else audit._shape(j.nj, c.exclude_columns, c.redact_columns) end,
-         case when x.op = 'UPDATE' then
-           (select coalesce(pg_catalog.array_agg(k order by k), '{}')
-              from pg_catalog.jsonb_object_keys(coalesce(j.nj, j.oj)) k
-             where (j.oj -> k) is distinct from (j.nj -> k) and not k = any (coalesce(c.exclude_columns, '{}'))) end,
+         -- Changed columns come from the decoder (the columns whose logged text differs, in byte
+         -- order); excluded ones are left out here.
+         case when x.op <> 'UPDATE' then null
+              when coalesce(pg_catalog.cardinality(c.exclude_columns), 0) = 0 then j.chg
+              else array(select k from pg_catalog.unnest(j.chg) with ordinality as u(k, i)
+                          where not k = any (c.exclude_columns) order by i) end,
          x.sub, x.tenant, x.rol, x.su, x.addr, x.app, 'wal'
     from rows from (pg_catalog.unnest(p_table_oid), pg_catalog.unnest(p_schema), pg_catalog.unnest(p_table),
                     pg_catalog.unnest(p_op), pg_catalog.unnest(p_old), pg_catalog.unnest(p_new),
-                    pg_catalog.unnest(p_source_txid), pg_catalog.unnest(p_time), pg_catalog.unnest(p_role),
+                    pg_catalog.unnest(p_changed), pg_catalog.unnest(p_source_txid), pg_catalog.unnest(p_time), pg_catalog.unnest(p_role),
                     pg_catalog.unnest(p_session_user), pg_catalog.unnest(p_client_addr),
                     pg_catalog.unnest(p_application), pg_catalog.unnest(p_sub), pg_catalog.unnest(p_tenant))
-         with ordinality as x(oid, sch, tab, op, old, new, xid, t, rol, su, addr, app, sub, tenant, n)
+         with ordinality as x(oid, sch, tab, op, old, new, chg_text, xid, t, rol, su, addr, app, sub, tenant, n)
     -- The lists in force now: a table disabled since keeps its row (enabled = false) for this.
     left join audit.audited_tables c on c.table_oid = x.oid
-   cross join lateral (select x.old::jsonb as oj, x.new::jsonb as nj,
+   cross join lateral (select x.old::jsonb as oj, x.new::jsonb as nj, x.chg_text::text[] as chg,
                               coalesce(pg_catalog.cardinality(c.exclude_columns), 0) = 0
                               and coalesce(pg_catalog.cardinality(c.redact_columns), 0) = 0 as plain) j
    order by x.n;
@@ -307,9 +309,9 @@ begin
   return v_count;
 end
 $$;
-alter function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
+alter function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
                                 text[], text[], inet[], text[], text[], text[]) owner to {{role:owner}};
-revoke all on function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
+revoke all on function audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
                                         text[], text[], inet[], text[], text[], text[]) from public;
 
 -- security definer: reads the owner's state and writes security events. Run by every capture
@@ -434,6 +436,6 @@ grant execute on function
   audit._wal_register_slot(name),
   audit._wal_check(name),
   audit._wal_readable(text[], text[]),
-  audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
+  audit._wal_apply(name, pg_lsn, pg_lsn, oid[], text[], text[], text[], text[], text[], text[], xid8[], timestamptz[],
                    text[], text[], inet[], text[], text[], text[])
 to {{role:security_admin}};

@@ -246,7 +246,7 @@ describe('WAL capture exactly once [A-01] [A-20]', () => {
     const slot = await walCaptureSlot(admin);
     await expect(
       admin.query(
-        `select audit._wal_apply($1, '0/1', '0/2', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
+        `select audit._wal_apply($1, '0/1', '0/2', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
         [slot],
       ),
     ).rejects.toMatchObject({ code: 'PW424' });
@@ -261,7 +261,7 @@ describe('WAL capture exactly once [A-01] [A-20]', () => {
     try {
       await expect(
         c.query(
-          `select audit._wal_apply('x', '0/1', '0/2', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
+          `select audit._wal_apply('x', '0/1', '0/2', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
         ),
       ).rejects.toMatchObject({ code: 'PW424' });
       expect((await rejected(captureWal(c))).code).toBe('PW424');

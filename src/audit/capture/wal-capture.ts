@@ -178,6 +178,8 @@ interface PendingRow {
   op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
   old: Part[] | null;
   new: Part[] | null;
+  /** UPDATE: the changed columns as a PostgreSQL array literal. */
+  changed?: string;
   context: Context | null;
   xid: number;
   commitTime: bigint;
@@ -226,6 +228,22 @@ function objectParts(
   }
   parts.push('}');
   return parts;
+}
+
+/**
+ * The columns an UPDATE changed, as a PostgreSQL text[] literal in byte order (as trigger capture
+ * sorts them): those whose logged text differs. An unchanged TOASTed value is not logged and so
+ * unchanged; without the full old row (REPLICA IDENTITY not FULL) every column counts as changed.
+ */
+function changedColumns(rel: CapturedRelation, oldTuple: TupleValue[] | null, newTuple: TupleValue[]): string {
+  const names: string[] = [];
+  for (let i = 0; i < rel.columns.length; i++) {
+    const v = newTuple[i];
+    if (v === undefined) continue;
+    if (oldTuple === null || oldTuple[i] !== v) names.push(rel.columns[i]?.name as string);
+  }
+  if (names.length > 1) names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return `{${names.map((n) => `"${n.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
 const joinParts = (parts: Part[] | null): string | null =>
@@ -352,6 +370,7 @@ export async function captureWal(
             else if (m.kind === 'update') {
               row.old = objectParts(rel, m.oldTuple, null, m.oldIsKey);
               row.new = objectParts(rel, m.newTuple, m.oldIsKey ? null : m.oldTuple, false);
+              row.changed = changedColumns(rel, m.oldIsKey ? null : m.oldTuple, m.newTuple);
             } else row.old = objectParts(rel, m.oldTuple, null, m.oldIsKey);
             txRows.push(row);
             break;
@@ -581,6 +600,7 @@ async function applyChunk(
     op: [] as string[],
     old: [] as (string | null)[],
     new: [] as (string | null)[],
+    changed: [] as (string | null)[],
     xid: [] as string[],
     time: [] as string[],
     role: [] as (string | null)[],
@@ -600,6 +620,7 @@ async function applyChunk(
     cols.op.push(r.op);
     cols.old.push(joinParts(r.old));
     cols.new.push(joinParts(r.new));
+    cols.changed.push(r.changed ?? null);
     cols.xid.push(c?.txid ?? fullXid(r.xid, xmax));
     cols.time.push(isoMicros((r.commitTime + PG_EPOCH_MICROS).toString()));
     cols.role.push(c?.role ?? null);
@@ -612,8 +633,8 @@ async function applyChunk(
   const call = () =>
     client.query(
       `select audit._wal_apply($1, $2::pg_lsn, $3::pg_lsn, $4::oid[], $5::text[], $6::text[], $7::text[], $8::text[],
-                               $9::text[], $10::xid8[], $11::timestamptz[], $12::text[], $13::text[], $14::inet[],
-                               $15::text[], $16::text[], $17::text[])`,
+                               $9::text[], $10::text[], $11::xid8[], $12::timestamptz[], $13::text[], $14::text[],
+                               $15::inet[], $16::text[], $17::text[], $18::text[])`,
       [
         slot,
         after,
@@ -624,6 +645,7 @@ async function applyChunk(
         cols.op,
         cols.old,
         cols.new,
+        cols.changed,
         cols.xid,
         cols.time,
         cols.role,
