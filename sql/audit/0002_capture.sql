@@ -101,6 +101,20 @@ $$;
 alter function audit._capture() owner to {{role:owner}};
 revoke all on function audit._capture() from public;
 
+-- Security invoker: drops the four capture triggers of a table (trigger or WAL capture's), where
+-- present; dropping a trigger needs the table's ownership, which the caller must hold.
+create function audit._drop_capture_triggers(p_table regclass) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
+    ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', p_table);
+end
+$$;
+alter function audit._drop_capture_triggers(regclass) owner to {{role:owner}};
+revoke all on function audit._drop_capture_triggers(regclass) from public;
+
 -- security definer: writes audit.audited_tables and the security event, which its callers
 -- cannot touch directly; called by audit.enable/disable after they changed the triggers.
 create function audit._register(p_table regclass, p_exclude text[], p_redact text[], p_enable boolean,
@@ -222,8 +236,7 @@ begin
   if v_redo then
     -- Writers wait while capture is switched on or over, so each change is captured one way.
     execute pg_catalog.format('lock table %s in share row exclusive mode', p_table);
-    execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
-      ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', p_table);
+    perform audit._drop_capture_triggers(p_table);
     if v_capture = 'wal' then
       perform audit._wal_attach(p_table);
     else
@@ -251,8 +264,7 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
-    ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', p_table);
+  perform audit._drop_capture_triggers(p_table);
   perform audit._wal_detach(p_table);
   perform audit._register(p_table, null, null, false);
 end

@@ -12,5 +12,6 @@ grant execute on function
   audit.disable(regclass),
   audit._register(regclass, text[], text[], boolean, text),
   audit._capture(),
+  audit._drop_capture_triggers(regclass),
   audit.ensure_partitions(integer)
 to {{role:security_admin}};

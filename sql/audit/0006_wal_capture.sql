@@ -152,8 +152,7 @@ begin
   -- pg_partition_tree() lists a partitioned table and its partitions; a plain table only itself.
   for v_part in select p_table union select t.relid from pg_catalog.pg_partition_tree(p_table) t where t.isleaf or t.level > 0 loop
     execute pg_catalog.format('alter table %s replica identity full', v_part);
-    execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
-      ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', v_part);
+    perform audit._drop_capture_triggers(v_part);
     execute pg_catalog.format('create trigger pgw_audit_insert before insert on %s for each statement'
       ' execute function audit._wal_context()', v_part);
     execute pg_catalog.format('create trigger pgw_audit_update before update on %s for each statement'
@@ -184,8 +183,7 @@ begin
     execute pg_catalog.format('alter publication pgwarden_audit drop table %s', p_table);
   end if;
   for v_part in select t.relid from pg_catalog.pg_partition_tree(p_table) t where t.level > 0 loop
-    execute pg_catalog.format('drop trigger if exists pgw_audit_insert on %1$s; drop trigger if exists pgw_audit_update on %1$s;'
-      ' drop trigger if exists pgw_audit_delete on %1$s; drop trigger if exists pgw_audit_truncate on %1$s', v_part);
+    perform audit._drop_capture_triggers(v_part);
   end loop;
 end
 $$;

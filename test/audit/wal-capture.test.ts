@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureWal, setupWalCapture, walCaptureSlot } from '../../src/audit/capture/index.js';
+import { captureWal, setupWalCapture, startWalCaptureService, walCaptureSlot } from '../../src/audit/capture/index.js';
 import { initLedger, sealLedger, verifyLedger } from '../../src/audit/ledger/index.js';
 import { generateMasterKey, parseMasterKey } from '../../src/auth/crypto/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
@@ -320,6 +320,42 @@ describe('switching capture modes', () => {
     const rows = await recordsAfter(start);
     expect(rows.map((r) => r.new_data)).toEqual([{ id: 20, name: 'late', secret: '[redacted]' }]);
     await admin.query(`select audit.enable('wal.items', '{note}', '{secret}')`);
+  });
+});
+
+describe('the capture service (pgwarden up)', () => {
+  it('applies the log on its own every interval, logs a failure once, and applies the rest at close', async () => {
+    const start = await lastId();
+    const logged: { kind: string }[] = [];
+    const log = {
+      info: (o: object) => logged.push(o as { kind: string }),
+      warn: (o: object) => logged.push(o as { kind: string }),
+    };
+    const service = startWalCaptureService({ connection: db, intervalMs: 50, log });
+    try {
+      await admin.query(`insert into wal.items (id, name) values (50, 'by the service')`);
+      for (let i = 0; i < 100 && (service.last?.rows ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(logged.some((l) => l.kind === 'wal-captured')).toBe(true);
+      await admin.query(`create function audit._fail() returns trigger language plpgsql as
+        $$ begin raise exception 'forced audit failure'; end $$;
+        create trigger zz_fail before insert on audit.row_changes for each row execute function audit._fail()`);
+      await admin.query(`insert into wal.items (id, name) values (51, 'after a failure')`);
+      for (let i = 0; i < 100 && !logged.some((l) => l.kind === 'wal-capture-failed'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      expect(logged.filter((l) => l.kind === 'wal-capture-failed')).toHaveLength(1);
+      await admin.query('drop trigger zz_fail on audit.row_changes; drop function audit._fail()');
+      await admin.query(`insert into wal.items (id, name) values (52, 'at close')`);
+    } finally {
+      await service.close();
+    }
+    expect(logged.some((l) => l.kind === 'wal-capture-recovered')).toBe(true);
+    const { rows } = await admin.query(
+      `select (new_data->>'id')::int as id from audit.row_changes where id > $1 and table_oid = 'wal.items'::regclass order by id`,
+      [start],
+    );
+    expect(rows.map((r) => r.id)).toEqual([50, 51, 52]);
   });
 });
 

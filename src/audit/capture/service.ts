@@ -1,11 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { type PeriodicLog, startPeriodicTask } from '../../db/periodic-task.js';
 import { captureWal, type WalCaptureResult } from './wal-capture.js';
 
 /** Where the service reports (pgwarden's logger fits). */
-export interface CaptureLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export type CaptureLog = PeriodicLog;
 
 export interface CaptureServiceOptions {
   connection: pg.ClientConfig;
@@ -22,85 +20,37 @@ export interface CaptureService {
 }
 
 /**
- * Applies the decoded log to the audit trail every `intervalMs` on a connection of its own, as
- * `pgwarden up` runs it. A failing pass is logged once per distinct error and retried on the
- * next tick with a fresh connection; nothing is lost meanwhile, as the slot keeps the log.
+ * Applies the decoded log to the audit trail at once and then every `intervalMs` on a connection
+ * of its own, as `pgwarden up` runs it. A failing pass is logged once per distinct error and
+ * retried on the next tick; nothing is lost meanwhile, as the slot keeps the log. Closing runs a
+ * last pass, so what was committed before a shutdown reaches the trail then.
  *
  * @example
  * const service = startWalCaptureService({ connection, intervalMs: 1000, log });
  * await service.close();
  */
 export function startWalCaptureService(options: CaptureServiceOptions): CaptureService {
-  let client: pg.Client | null = null;
-  let running: Promise<WalCaptureResult | null> | null = null;
-  let last: WalCaptureResult | null = null;
-  let lastError: string | null = null;
-  let closed = false;
-
-  const connect = async (): Promise<pg.Client> => {
-    if (client) return client;
-    const c = new pg.Client({ ...options.connection, application_name: 'pgwarden-capture' });
-    c.on('error', () => {
-      client = null;
-    });
-    await c.connect();
-    client = c;
-    return c;
-  };
-
-  const runOnce = async (): Promise<WalCaptureResult | null> => {
-    try {
-      const result = await captureWal(await connect());
-      if (lastError !== null) options.log.info({ kind: 'wal-capture-recovered' }, 'WAL capture works again');
-      lastError = null;
-      if (result) {
-        last = result;
-        if (result.rows > 0 || result.contextMissing > 0) {
-          options.log.info({ kind: 'wal-captured', ...result }, 'applied the decoded log to the audit trail');
-        }
+  const task = startPeriodicTask<WalCaptureResult | null>({
+    connection: options.connection,
+    applicationName: 'pgwarden-capture',
+    intervalMs: options.intervalMs,
+    log: options.log,
+    events: { failed: 'wal-capture-failed', recovered: 'wal-capture-recovered' },
+    messages: { failed: 'WAL capture failed; retrying', recovered: 'WAL capture works again' },
+    runOnClose: true,
+    run: async (c) => {
+      const result = await captureWal(c);
+      if (result && (result.rows > 0 || result.contextMissing > 0)) {
+        options.log.info({ kind: 'wal-captured', ...result }, 'applied the decoded log to the audit trail');
       }
       return result;
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      const key = `${e.code ?? ''}:${e.message ?? String(err)}`;
-      if (key !== lastError) {
-        options.log.warn(
-          { kind: 'wal-capture-failed', code: e.code, error: e.message },
-          'WAL capture failed; retrying',
-        );
-      }
-      lastError = key;
-      await client?.end().catch(() => undefined);
-      client = null;
-      return null;
-    }
-  };
-
-  const tick = (): Promise<WalCaptureResult | null> => {
-    if (!running) running = runOnce().finally(() => (running = null));
-    return running;
-  };
-  const timer = setInterval(() => {
-    if (!closed) void tick();
-  }, options.intervalMs);
-  timer.unref();
-
+    },
+  });
   return {
     get last() {
-      return last;
+      return task.last;
     },
-    captureNow: async () => {
-      await running;
-      return tick();
-    },
-    close: async () => {
-      closed = true;
-      clearInterval(timer);
-      await running;
-      // What was committed before the shutdown goes into the trail now, not at the next start.
-      await runOnce();
-      await client?.end().catch(() => undefined);
-      client = null;
-    },
+    captureNow: () => task.runNow(),
+    close: () => task.close(),
   };
 }

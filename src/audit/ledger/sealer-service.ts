@@ -1,13 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { type PeriodicLog, startPeriodicTask } from '../../db/periodic-task.js';
 import type { MasterKey } from '../../auth/crypto/index.js';
 import type { Witness } from '../checkpoint/index.js';
 import { sealLedger, type SealResult } from './sealer.js';
 
 /** What the sealer service logs through (pino's shape). */
-export interface SealerLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export type SealerLog = PeriodicLog;
 
 /** Options of `startSealerService`. */
 export interface SealerServiceOptions {
@@ -39,27 +37,15 @@ export interface SealerService {
  * await sealer.close();
  */
 export function startSealerService(options: SealerServiceOptions): SealerService {
-  let client: pg.Client | null = null;
-  let running: Promise<SealResult | null> | null = null;
-  let last: SealResult | null = null;
-  let lastError: string | null = null;
-  let closed = false;
   let partitionsDay = '';
-
-  const connect = async (): Promise<pg.Client> => {
-    if (client) return client;
-    const c = new pg.Client({ ...options.connection, application_name: 'pgwarden-sealer' });
-    c.on('error', () => {
-      client = null;
-    });
-    await c.connect();
-    client = c;
-    return c;
-  };
-
-  const runOnce = async (): Promise<SealResult | null> => {
-    try {
-      const c = await connect();
+  const task = startPeriodicTask<SealResult>({
+    connection: options.connection,
+    applicationName: 'pgwarden-sealer',
+    intervalMs: options.intervalMs,
+    log: options.log,
+    events: { failed: 'ledger-seal-failed', recovered: 'ledger-sealer-recovered' },
+    messages: { failed: 'sealing failed; retrying', recovered: 'the ledger sealer works again' },
+    run: async (c) => {
       const today = new Date().toISOString().slice(0, 10);
       if (partitionsDay !== today) {
         await c.query('select audit.ensure_partitions()');
@@ -70,9 +56,6 @@ export function startSealerService(options: SealerServiceOptions): SealerService
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
         ...(options.witnesses ? { witnesses: options.witnesses } : {}),
       });
-      last = result;
-      if (lastError !== null) options.log.info({ kind: 'ledger-sealer-recovered' }, 'the ledger sealer works again');
-      lastError = null;
       if (result.sealed > 0) {
         options.log.info(
           { kind: 'ledger-sealed', sealed: result.sealed, treeSize: result.treeSize, witnesses: result.witnesses },
@@ -80,43 +63,13 @@ export function startSealerService(options: SealerServiceOptions): SealerService
         );
       }
       return result;
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      const key = `${e.code ?? ''}:${e.message ?? String(err)}`;
-      if (key !== lastError) {
-        options.log.warn({ kind: 'ledger-seal-failed', code: e.code, error: e.message }, 'sealing failed; retrying');
-      }
-      lastError = key;
-      await client?.end().catch(() => undefined);
-      client = null;
-      return null;
-    }
-  };
-
-  const tick = (): Promise<SealResult | null> => {
-    if (!running) running = runOnce().finally(() => (running = null));
-    return running;
-  };
-  const timer = setInterval(() => {
-    if (!closed) void tick();
-  }, options.intervalMs);
-  timer.unref();
-  void tick();
-
+    },
+  });
   return {
     get last() {
-      return last;
+      return task.last;
     },
-    sealNow: async () => {
-      await running;
-      return tick();
-    },
-    async close() {
-      closed = true;
-      clearInterval(timer);
-      await running;
-      await client?.end().catch(() => undefined);
-      client = null;
-    },
+    sealNow: () => task.runNow(),
+    close: () => task.close(),
   };
 }
