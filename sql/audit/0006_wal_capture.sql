@@ -114,22 +114,35 @@ alter function audit.wal_capture_ready() owner to {{role:owner}};
 comment on function audit.wal_capture_ready() is
   'pgwarden: true when tables can be audited by WAL capture (wal_level = logical, publications and slot in place)';
 
--- Whether a table (and each of its partitions) is fully set up for WAL capture: published, REPLICA
--- IDENTITY FULL and the four context triggers, enabled.
+-- What keeps a table's changes (or its partitions') from reaching the trail by WAL capture:
+-- 'not_published', 'replica_identity' (not FULL), 'context_triggers' (not all four, enabled).
+-- Empty when it is fully set up.
+create function audit._wal_problems(p_table regclass) returns text[]
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  with tree as (select p_table as relid union select t.relid from pg_catalog.pg_partition_tree(p_table) t)
+  select pg_catalog.array_remove(array[
+    case when not audit._wal_published(p_table) then 'not_published' end,
+    case when exists (select 1 from tree r join pg_catalog.pg_class c on c.oid = r.relid
+                       where c.relkind = 'r' and c.relreplident <> 'f') then 'replica_identity' end,
+    case when exists (select 1 from tree r
+                       where (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
+                               where tg.tgrelid = r.relid and tg.tgenabled in ('O', 'A')
+                                 and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
+                                 and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4)
+         then 'context_triggers' end], null)
+$$;
+alter function audit._wal_problems(regclass) owner to {{role:owner}};
+
+-- Whether a table (and each of its partitions) is fully set up for WAL capture.
 create function audit._wal_attached(p_table regclass) returns boolean
 language sql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select audit._wal_published(p_table)
-     and not exists (
-       select 1 from (select p_table as relid union select t.relid from pg_catalog.pg_partition_tree(p_table) t) r
-         join pg_catalog.pg_class c on c.oid = r.relid
-        where (c.relkind = 'r' and c.relreplident <> 'f')
-           or (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
-                where tg.tgrelid = r.relid and tg.tgenabled in ('O', 'A')
-                  and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
-                  and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4)
+  select pg_catalog.cardinality(audit._wal_problems(p_table)) = 0
 $$;
 alter function audit._wal_attached(regclass) owner to {{role:owner}};
 
@@ -351,22 +364,9 @@ begin
 
   select coalesce(pg_catalog.jsonb_object_agg(t.name, t.problems), '{}') into v_now
     from (select a.table_oid::regclass::text as name,
-                 pg_catalog.to_jsonb(pg_catalog.array_remove(array[
-                   case when a.capture = 'wal' and not audit._wal_published(a.table_oid) then 'not_published' end,
-                   case when a.capture = 'trigger' and audit._wal_published(a.table_oid) then 'published_with_trigger_capture' end,
-                   case when a.capture = 'wal' and exists (
-                          select 1 from (select a.table_oid::regclass as relid union
-                                         select p.relid from pg_catalog.pg_partition_tree(a.table_oid) p) r
-                            join pg_catalog.pg_class c on c.oid = r.relid
-                           where c.relkind = 'r' and c.relreplident <> 'f') then 'replica_identity' end,
-                   case when a.capture = 'wal' and exists (
-                          select 1 from (select a.table_oid::regclass as relid union
-                                         select p.relid from pg_catalog.pg_partition_tree(a.table_oid) p) r
-                           where (select pg_catalog.count(*) from pg_catalog.pg_trigger tg
-                                   where tg.tgrelid = r.relid and tg.tgenabled in ('O', 'A')
-                                     and tg.tgfoid = 'audit._wal_context()'::pg_catalog.regprocedure
-                                     and tg.tgname in ('pgw_audit_insert', 'pgw_audit_update', 'pgw_audit_delete', 'pgw_audit_truncate')) <> 4)
-                        then 'context_triggers' end], null)) as problems
+                 pg_catalog.to_jsonb(case when a.capture = 'wal' then audit._wal_problems(a.table_oid)
+                                          when audit._wal_published(a.table_oid) then '{published_with_trigger_capture}'::text[]
+                                          else '{}'::text[] end) as problems
             from audit.audited_tables a
            where a.enabled and exists (select 1 from pg_catalog.pg_class c where c.oid = a.table_oid)) t
    where pg_catalog.jsonb_array_length(t.problems) > 0;
@@ -426,7 +426,8 @@ revoke all on function audit._wal_readable(text[], text[]) from public;
 
 grant select on audit.wal_state to {{role:auditor}}, {{role:security_admin}};
 grant execute on function audit.wal_capture_ready() to {{role:auditor}}, {{role:security_admin}};
-grant execute on function audit._wal_published(regclass), audit._wal_attached(regclass) to {{role:security_admin}};
+grant execute on function audit._wal_published(regclass), audit._wal_problems(regclass), audit._wal_attached(regclass)
+  to {{role:security_admin}};
 grant execute on function
   audit._wal_context(),
   audit._wal_attach(regclass),
