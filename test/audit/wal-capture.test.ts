@@ -336,8 +336,13 @@ describe('the capture service (pgwarden up)', () => {
       await admin.query(`insert into wal.items (id, name) values (50, 'by the service')`);
       for (let i = 0; i < 100 && (service.last?.rows ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 50));
       expect(logged.some((l) => l.kind === 'wal-captured')).toBe(true);
-      await admin.query(`create function audit._fail() returns trigger language plpgsql as
-        $$ begin raise exception 'forced audit failure'; end $$;
+      // The fault is switched by a row, not by DDL: dropping a trigger on the trail while the
+      // service's pass holds its locks could deadlock with it.
+      await admin.query(`create table wal.fault (on_ boolean not null);
+        insert into wal.fault values (true);
+        create function audit._fail() returns trigger language plpgsql security definer as
+        $$ begin if (select on_ from wal.fault) then raise exception 'forced audit failure'; end if;
+        return new; end $$;
         create trigger zz_fail before insert on audit.row_changes for each row execute function audit._fail()`);
       await admin.query(`insert into wal.items (id, name) values (51, 'after a failure')`);
       for (let i = 0; i < 100 && !logged.some((l) => l.kind === 'wal-capture-failed'); i++) {
@@ -345,10 +350,13 @@ describe('the capture service (pgwarden up)', () => {
       }
       await new Promise((r) => setTimeout(r, 200));
       expect(logged.filter((l) => l.kind === 'wal-capture-failed')).toHaveLength(1);
-      await admin.query('drop trigger zz_fail on audit.row_changes; drop function audit._fail()');
+      await admin.query('update wal.fault set on_ = false');
       await admin.query(`insert into wal.items (id, name) values (52, 'at close')`);
     } finally {
       await service.close();
+      await admin.query(
+        'drop trigger if exists zz_fail on audit.row_changes; drop function if exists audit._fail(); drop table if exists wal.fault',
+      );
     }
     expect(logged.some((l) => l.kind === 'wal-capture-recovered')).toBe(true);
     const { rows } = await admin.query(
