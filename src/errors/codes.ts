@@ -235,6 +235,18 @@ export const ErrorCodes = {
   LEDGER_BUSY: 'PW435',
   /** Transaction ids are behind the sealer's cursor (a logical restore into another cluster): sealing would skip rows, so it stops. */
   LEDGER_XID_REWOUND: 'PW436',
+
+  // PW5xx — compliance scanner (check, fix, report)
+  /** The baseline (accepted findings and waivers) file cannot be read or is invalid; `detail` names each entry. */
+  CHECK_BASELINE_INVALID: 'PW500',
+  /** The fleet targets file cannot be read or is invalid. */
+  CHECK_TARGETS_INVALID: 'PW501',
+  /** `--only`/`--skip` name a check id or family that does not exist. */
+  CHECK_UNKNOWN_CHECK: 'PW502',
+  /** A remediation statement of `pgwarden fix --apply` failed; statements after it were not run. */
+  CHECK_FIX_FAILED: 'PW503',
+  /** No scan history to report on: the compliance module is not installed or no scan was saved. */
+  CHECK_NO_HISTORY: 'PW504',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

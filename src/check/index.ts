@@ -1,0 +1,22 @@
+export {
+  applyBaseline,
+  type Baseline,
+  type BaselineEntry,
+  baselineFrom,
+  isExpired,
+  parseBaseline,
+  readBaseline,
+} from './baseline.js';
+export { allChecks } from './checks/index.js';
+export { missingFixes } from './checks/version.js';
+export { defaultScanSettings, fingerprintOf, scanDatabase, type ScanOptions, scanWithClient, selectChecks } from './run-scan.js';
+export {
+  type HbaRule,
+  NotEvaluated,
+  ScanContext,
+  type ScanSettings,
+  type ServerFacts,
+  type SettingRow,
+} from './scan-context.js';
+export { atLeast, bySeverity, compareIds, openFindings, orderResults, severityWeight, summarize } from './summary.js';
+export * from './types.js';
