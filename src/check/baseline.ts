@@ -49,9 +49,13 @@ export function parseBaseline(text: string, source: string): Baseline {
   try {
     raw = parseYaml(text) ?? {};
   } catch (err) {
-    throw new PgwardenError(ErrorCodes.CHECK_BASELINE_INVALID, `The baseline file ${source} is not valid YAML or JSON`, {
-      detail: (err as Error).message.split('\n')[0],
-    });
+    throw new PgwardenError(
+      ErrorCodes.CHECK_BASELINE_INVALID,
+      `The baseline file ${source} is not valid YAML or JSON`,
+      {
+        detail: (err as Error).message.split('\n')[0],
+      },
+    );
   }
   const result = baselineSchema.safeParse(raw);
   if (!result.success) {
@@ -102,7 +106,9 @@ export function applyBaseline(results: CheckResult[], baseline: Baseline, now: D
   for (const { e, kind } of all) {
     if (!known.has(e.check)) notes.push(`baseline ${kind} for ${e.check} names a check this scan did not run`);
     else if (isExpired(e, now)) {
-      notes.push(`${kind} for ${e.check}${e.object ? ` on ${e.object}` : ''} expired on ${e.expires}: it no longer applies`);
+      notes.push(
+        `${kind} for ${e.check}${e.object ? ` on ${e.object}` : ''} expired on ${e.expires}: it no longer applies`,
+      );
     }
   }
   const live = all.filter(({ e }) => !isExpired(e, now));

@@ -9,7 +9,14 @@ export {
 } from './baseline.js';
 export { allChecks } from './checks/index.js';
 export { missingFixes } from './checks/version.js';
-export { defaultScanSettings, fingerprintOf, scanDatabase, type ScanOptions, scanWithClient, selectChecks } from './run-scan.js';
+export {
+  defaultScanSettings,
+  fingerprintOf,
+  scanDatabase,
+  type ScanOptions,
+  scanWithClient,
+  selectChecks,
+} from './run-scan.js';
 export {
   type HbaRule,
   NotEvaluated,

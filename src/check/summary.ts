@@ -1,4 +1,11 @@
-import { type CheckResult, families, type ReportedFinding, type ScanSummary, type Severity, severities } from './types.js';
+import {
+  type CheckResult,
+  families,
+  type ReportedFinding,
+  type ScanSummary,
+  type Severity,
+  severities,
+} from './types.js';
 
 /** Weight of a check's severity in the score. */
 export const severityWeight: Record<Severity, number> = { critical: 10, high: 6, medium: 3, low: 1, info: 0 };

@@ -26,6 +26,19 @@ const flag = z.preprocess((v) => {
   return v;
 }, z.boolean());
 
+// Lists from env vars and flags come as comma-separated strings.
+const list = <T extends z.ZodTypeAny>(item: T) =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((w) => w.trim())
+            .filter(Boolean)
+        : v,
+    z.array(item),
+  );
+
 /**
  * The one schema every config source is validated against. Defaults live here, so the schema is
  * also the documentation of every key (see `pgwarden init`).
@@ -185,6 +198,38 @@ export const configSchema = z
         witnessStdout: flag.default(false),
         /** The key-history verifier key to trust in `audit verify` (pin it outside the database). */
         historyKey: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    check: z
+      .object({
+        /** Schemas an API exposes; empty: every schema a pgwarden request role or PUBLIC may use. */
+        exposedSchemas: list(z.string().min(1).max(63)).default([]),
+        /** Roles allowed to be superuser or BYPASSRLS besides the bootstrap superuser. */
+        dbaRoles: list(z.string().min(1).max(63)).default([]),
+        /** Host checks (files, modes, processes): auto runs them when the server's data directory is on this machine. */
+        host: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** Every statement of a scan is cancelled after this long. */
+        statementTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
+        /** Exit non-zero when an open finding is at least this severe (none: never). */
+        failOn: z.enum(['critical', 'high', 'medium', 'low', 'info', 'none']).default('high'),
+        /** Baseline file of accepted findings and waivers (YAML or JSON). */
+        baseline: z.string().min(1).optional(),
+        /** The ledger must have been verified within this many hours (PGW checks). */
+        ledgerMaxAgeHours: z.coerce
+          .number()
+          .min(1)
+          .max(24 * 365)
+          .default(24),
+        /** Audit rows must be sealed within this many seconds (PGW checks). */
+        sealerMaxLagSeconds: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(86_400 * 30)
+          .default(300),
+        /** Targets scanned at once by `pgwarden check --targets`. */
+        concurrency: z.coerce.number().int().min(1).max(64).default(4),
       })
       .strict()
       .prefault({}),

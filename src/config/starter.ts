@@ -94,4 +94,17 @@ ledger:
   witnessStdout: false
   # The key-history verifier key printed by "pgwarden audit keys"; pin it for "audit verify".
   # historyKey: <vkey>
+
+check:
+  # The compliance scanner (docs/check.md). Exposed schemas default to those a request role can use.
+  # exposedSchemas: [api]
+  # Roles allowed superuser or BYPASSRLS besides the bootstrap superuser.
+  # dbaRoles: [dba_alice]
+  host: auto            # auto | on | off: file, mode and process checks on the database host
+  statementTimeoutMs: 10000
+  failOn: high          # pgwarden check exits 1 on an open finding this severe (none: never)
+  # baseline: pgwarden-baseline.yaml   (accepted findings and waivers with reason and expiry)
+  ledgerMaxAgeHours: 24
+  sealerMaxLagSeconds: 300
+  concurrency: 4        # targets scanned at once with --targets
 `;

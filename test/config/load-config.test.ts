@@ -50,6 +50,16 @@ describe('loadConfig precedence', () => {
       log: { level: 'info' },
       audit: { walCapture: true, captureIntervalMs: 1000 },
       ledger: { hybrid: true, sealIntervalMs: 5000, batchSize: 10000, witnessStdout: false },
+      check: {
+        exposedSchemas: [],
+        dbaRoles: [],
+        host: 'auto',
+        statementTimeoutMs: 10_000,
+        failOn: 'high',
+        ledgerMaxAgeHours: 24,
+        sealerMaxLagSeconds: 300,
+        concurrency: 4,
+      },
       auth: expect.objectContaining({
         issuer: 'pgwarden',
         accessTokenTtlSeconds: 900,

@@ -50,7 +50,9 @@ export const endOfLife: Readonly<Record<number, string>> = {
 };
 
 const formatVersion = (num: number) =>
-  num >= 100000 ? `${Math.floor(num / 10000)}.${num % 10000}` : `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}.${num % 100}`;
+  num >= 100000
+    ? `${Math.floor(num / 10000)}.${num % 10000}`
+    : `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}.${num % 100}`;
 
 /** Security fixes missing from a server of this version. */
 export function missingFixes(versionNum: number): Array<{ cve: string; title: string; fixedIn: string }> {
@@ -59,7 +61,8 @@ export function missingFixes(versionNum: number): Array<{ cve: string; title: st
   const missing: Array<{ cve: string; title: string; fixedIn: string }> = [];
   for (const fix of securityFixes) {
     const fixed = fix.fixed[key];
-    if (fixed !== undefined && versionNum < fixed) missing.push({ cve: fix.cve, title: fix.title, fixedIn: formatVersion(fixed) });
+    if (fixed !== undefined && versionNum < fixed)
+      missing.push({ cve: fix.cve, title: fix.title, fixedIn: formatVersion(fixed) });
   }
   return missing;
 }
