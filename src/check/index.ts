@@ -27,3 +27,17 @@ export {
 } from './scan-context.js';
 export { atLeast, bySeverity, compareIds, openFindings, orderResults, severityWeight, summarize } from './summary.js';
 export * from './types.js';
+export { checkCatalogMarkdown } from './catalog-markdown.js';
+export * from './fleet.js';
+export * from './fix.js';
+export {
+  type FleetEntry,
+  type RenderOptions,
+  type ReportFormat,
+  renderFleet,
+  renderReport,
+  reportFormats,
+} from './format/index.js';
+export { createHostChecks, type HostCheckOptions } from './checks/host.js';
+export { type HistoryQuery, readHistory, type SavedScan, saveScan } from './history.js';
+export { type ComplianceReportOptions, renderComplianceReport } from './compliance-report.js';

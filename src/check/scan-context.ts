@@ -209,9 +209,10 @@ export class ScanContext {
     try {
       // postmaster.pid: pid, data dir, start time (epoch), port, … (see pidfile.h)
       const lines = (await readFile(join(dir, 'postmaster.pid'), 'utf8')).split('\n');
-      // The pid file's start time is taken a moment after the server's own clock reading.
-      const skew = Math.abs(Number(lines[2]) - Number(started[0]?.epoch));
-      const sameServer = lines[1] === dir && lines[3]?.trim() === port && skew <= 5;
+      // The pid file is written early in startup; the server's own start time is taken later,
+      // after TLS set-up (a slow ssl_passphrase_command), preload libraries and shared memory.
+      const lead = Number(started[0]?.epoch) - Number(lines[2]);
+      const sameServer = lines[1] === dir && lines[3]?.trim() === port && lead >= -2 && lead <= 600;
       return sameServer ? dir : null;
     } catch {
       return null;

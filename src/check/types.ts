@@ -62,7 +62,7 @@ export type Outcome =
  *
  * @example
  * const check: CheckDefinition = {
- *   id: 'CIS-5.12', family: 'cis', section: 'Connection and login', cis: '5.12', stig: ['V-261857'],
+ *   id: 'CIS-5.12', family: 'cis', section: 'Connection and login', cis: '5.12', stig: ['V-261891'],
  *   title: "password_encryption is scram-sha-256", severity: 'high', source: 'sql',
  *   rationale: 'md5 hashes are replayable …', remediation: "ALTER SYSTEM SET password_encryption = 'scram-sha-256'",
  *   evaluate: async (ctx) => …,

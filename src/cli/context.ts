@@ -30,6 +30,7 @@ export function flagsToConfig(flags: GlobalFlags, extra: PlainObject = {}): Plai
     install: { rolePrefix: flags.rolePrefix, ...((extra.install as PlainObject) ?? {}) },
     log: { level: flags.logLevel },
     auth: { ...((extra.auth as PlainObject) ?? {}) },
+    check: { ...((extra.check as PlainObject) ?? {}) },
   };
 }
 

@@ -274,6 +274,9 @@ const usageCodes = new Set<string>([
   ErrorCodes.CONFIG_EXISTS,
   ErrorCodes.INSTALL_UNKNOWN_TIER,
   ErrorCodes.INSTALL_PURGE_UNCONFIRMED,
+  ErrorCodes.CHECK_BASELINE_INVALID,
+  ErrorCodes.CHECK_TARGETS_INVALID,
+  ErrorCodes.CHECK_UNKNOWN_CHECK,
 ]);
 const unreachableCodes = new Set<string>([
   ErrorCodes.CONNECTION_FAILED,

@@ -45,4 +45,13 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
     extensions: [],
     superuserFor: [],
   },
+  {
+    name: 'compliance',
+    tier: 'standard',
+    description: 'compliance scan history: saved `pgwarden check --save` runs and their findings, for auditors',
+    requires: ['core'],
+    schemas: ['compliance'],
+    extensions: [],
+    superuserFor: [],
+  },
 ];

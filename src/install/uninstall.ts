@@ -83,6 +83,22 @@ async function runUninstall(client: pg.ClientBase, options: UninstallOptions): P
       });
     }
   }
+  // Saved compliance scans are audit evidence too: the same rule.
+  if (!options.purge && schemas.includes('compliance')) {
+    const { rows } = await client.query<{ n: string }>(
+      `select pg_catalog.count(*)::text as n from compliance.scan_runs`,
+    );
+    const count = Number(rows[0]?.n ?? 0);
+    if (count > 0) {
+      throw new PgwardenError(
+        ErrorCodes.INSTALL_PURGE_UNCONFIRMED,
+        `uninstall would delete ${count} saved compliance scan(s)`,
+        {
+          hint: 'render them first (`pgwarden report -o compliance.html`), or uninstall with --purge --yes',
+        },
+      );
+    }
+  }
   const foreign = await foreignObjectsIn(client, schemas, roles.owner, retained);
   if (foreign.length > 0) {
     throw new PgwardenError(

@@ -105,7 +105,21 @@ describe('sealing', () => {
     expect((await verifyLedger(admin, { masterKey })).status).toBe('ok');
   });
 
+  it('records each clean verification as a ledger.verified security event, the scanner reads its age', async () => {
+    await sealAll(admin, masterKey);
+    const report = await verifyLedger(admin, { masterKey });
+    expect(report.status).toBe('ok');
+    const { rows } = await admin.query(
+      `select severity, details from logs.notification_log where event_type = 'ledger.verified' order by id desc limit 1`,
+    );
+    expect(rows[0]).toMatchObject({
+      severity: 'info',
+      details: { tree_size: report.treeSize, verified_size: report.verifiedSize, key_trust: report.keyTrust },
+    });
+  });
+
   it('never seals past a transaction still in flight, and seals it in order once it commits', async () => {
+    await sealAll(admin, masterKey); // the ledger.verified events of earlier verifications
     const slow = new pg.Client(db);
     await slow.connect();
     try {
@@ -154,6 +168,7 @@ describe('sealing', () => {
   });
 
   it('stops, sealing nothing, when transaction ids are behind its cursor (a restore into another cluster)', async () => {
+    await sealAll(admin, masterKey);
     await admin.query(`begin; set local session_replication_role = replica;
       update ledger.state set cursor_txid = '9000000000'; commit`);
     await admin.query(`insert into public.notes (id, body) values (3000, 'after restore')`);

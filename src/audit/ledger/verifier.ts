@@ -48,7 +48,7 @@ export interface VerifyOptions {
   trustedCheckpoint?: string;
   /** The key history's verifier key, pinned outside the database (from `pgwarden audit keys`). */
   historyKey?: string | NoteVerifier;
-  /** Write a critical `ledger.tamper_detected` event when tampering is found. Default true. */
+  /** Write a critical `ledger.tamper_detected` event when tampering is found, a `ledger.verified` one when all is verified. Default true. */
   recordEvent?: boolean;
   /** Retention's archive directory: gone rows whose sealed leaves an archive holds count as archived. */
   archiveDir?: string;
@@ -363,7 +363,11 @@ export async function verifyLedger(client: pg.ClientBase, options: VerifyOptions
       rows,
       ms: performance.now() - started,
     };
-    if (tampered && (options.recordEvent ?? true)) await recordTamper(client, report);
+    if (options.recordEvent ?? true) {
+      if (tampered) await recordTamper(client, report);
+      // A durable record of each clean verification: the scanner's PGW-004 checks its age.
+      else if (status === 'ok') await recordVerified(client, report);
+    }
     return report;
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
@@ -508,6 +512,13 @@ async function recordTamper(client: pg.ClientBase, report: VerifyReport): Promis
       verified_size: report.verifiedSize,
       first: report.findings.slice(0, 10),
     }),
+  ]);
+}
+
+async function recordVerified(client: pg.ClientBase, report: VerifyReport): Promise<void> {
+  await client.query(`select logs.log_event('ledger.verified', 'info', null, $1, null, $2::jsonb)`, [
+    report.origin,
+    JSON.stringify({ tree_size: report.treeSize, verified_size: report.verifiedSize, key_trust: report.keyTrust }),
   ]);
 }
 
