@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ErrorCodes, exitCodeFor, PgwardenError, toPgwardenError } from '../errors/index.js';
 import { pgwardenVersion } from '../install/index.js';
+import { checkCommand, fixCommand, reportCommand } from './commands/check.js';
 import { configCommand } from './commands/config.js';
 import { demoCommand } from './commands/demo.js';
 import { downCommand } from './commands/down.js';
@@ -45,6 +46,48 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .addOption(new Option('-t, --tier <tier>', 'tier to install').choices(['basic', 'standard', 'advanced']))
     .option('--dry-run', 'print the plan, apply nothing')
     .action(action(installCommand as Handler));
+  // The compliance scanner (src/cli/commands/check.ts).
+  const scanOptions = (cmd: Command) =>
+    cmd
+      .option('--only <check...>', 'run only these check ids, id prefixes ending in "." (CIS-3.) or families')
+      .option('--skip <check...>', 'skip these check ids, id prefixes or families')
+      .option('--baseline <file>', 'accepted findings and waivers (default check.baseline)')
+      .option('--exposed-schema <schema...>', 'schemas an API exposes (default: those request roles can use)')
+      .addOption(new Option('--host <mode>', 'host checks (files, modes, processes)').choices(['auto', 'on', 'off']));
+  scanOptions(
+    program
+      .command('check')
+      .description('scan the database for CIS benchmark, RLS, privilege and pgwarden findings (read-only)')
+      .option('-f, --format <format>', 'table (default), json, sarif, junit, markdown or html')
+      .option('-o, --output <file>', 'write the report to a file')
+      .addOption(
+        new Option(
+          '--fail-on <severity>',
+          'exit 1 on an open finding this severe (default check.failOn: high)',
+        ).choices(['critical', 'high', 'medium', 'low', 'info', 'none']),
+      )
+      .option('--write-baseline <file>', 'write a baseline accepting every open finding')
+      .option('--targets <file>', 'scan every database of a fleet file (YAML or JSON)')
+      .option('--concurrency <n>', 'targets scanned at once with --targets (default check.concurrency)')
+      .option('--save', 'keep the result in the compliance history (pgwarden report)')
+      .option('-v, --verbose', 'list every check, passing ones too')
+      .option('--list', 'list the checks, run nothing'),
+  ).action(action(checkCommand as Handler));
+  scanOptions(
+    program
+      .command('fix')
+      .description('show (--dry-run, default) or apply (--apply) the safe remediations of the findings')
+      .option('--dry-run', 'print the exact statements, apply nothing (default)')
+      .option('--apply', 'apply the safe statements; list what needs a restart or a person'),
+  ).action(action(fixCommand as Handler));
+  program
+    .command('report')
+    .description('render the saved scan history as a compliance report for auditors')
+    .option('-f, --format <format>', 'html (default) or markdown')
+    .option('-o, --output <file>', 'write the report to a file')
+    .option('--target <name>', 'only scans of this target')
+    .option('--limit <n>', 'at most this many scans, newest first (default 30)')
+    .action(action(reportCommand as Handler));
   program
     .command('status')
     .description('show the installed tier, modules, pending upgrades, server and extensions')
