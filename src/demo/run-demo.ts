@@ -17,6 +17,7 @@ import {
 import { generateMasterKey } from '../auth/index.js';
 import { accessTour } from './access-tour.js';
 import { auditTour } from './audit-tour.js';
+import { complianceTour } from './compliance-tour.js';
 import { identityTour } from './identity-tour.js';
 import { type DemoSection, section } from './report.js';
 
@@ -227,6 +228,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
   await identityTour(db, add, masterKey);
   await accessTour(db, roles, add, masterKey);
   await auditTour(db, roles.owner, add, masterKey);
+  await complianceTour(db, options.rolePrefix, add);
 
   add(
     await section('Uninstall keeps the security events', async (s) => {
