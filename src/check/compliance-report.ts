@@ -184,13 +184,14 @@ function renderMarkdown(h: Head, targets: TargetModel[]): string {
     if (t.accepted.length === 0) out.push('None.');
     else out.push(row(['Check', 'Object', 'Kind', 'Reason', 'Expires']), row(['---', '---', '---', '---', '---']));
     for (const a of t.accepted) {
-      const exp = a.expires ? `${a.expires}${a.expired ? ' **EXPIRED**' : ''}` : 'never';
-      out.push(row([md(a.checkId), md(a.object), a.kind, md(a.reason), exp]));
+      // Saved reports are read back from the database: even the typed fields are escaped.
+      const exp = a.expires ? `${md(a.expires)}${a.expired ? ' **EXPIRED**' : ''}` : 'never';
+      out.push(row([md(a.checkId), md(a.object), md(a.kind), md(a.reason), exp]));
     }
     out.push('', '### Not evaluated, and left to a person', '');
     if (t.unseen.length === 0) out.push('None.');
     else out.push(row(['Check', 'Title', 'Verdict', 'Reason']), row(['---', '---', '---', '---']));
-    for (const u of t.unseen) out.push(row([md(u.id), md(u.title), u.verdict.replace('_', ' '), md(u.reason)]));
+    for (const u of t.unseen) out.push(row([md(u.id), md(u.title), md(u.verdict.replace('_', ' ')), md(u.reason)]));
     out.push('', '### Pass rate by family', '');
     out.push(
       row(['Family', 'Evaluated', 'Passing', 'Rate', 'Not scored']),

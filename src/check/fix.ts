@@ -1,6 +1,9 @@
 import type pg from 'pg';
 import { type ConnectionConfig, connect, withTransaction, wrapPgError } from '../db/index.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
+import { visible } from './format/shared.js';
+import { pinSession } from './session.js';
+import { printableSql } from './sql-text.js';
 import { openFindings } from './summary.js';
 import type { FixStatement, ScanReport, Severity } from './types.js';
 
@@ -71,7 +74,9 @@ export function planFix(report: ScanReport, options: { only?: readonly string[] 
         plan.humanOnly.push({ ...who, remediation: result.remediation });
         continue;
       }
-      const item: FixPlanItem = { ...who, severity: f.severity, statements: f.fix, action: 'apply' };
+      // A report may come from elsewhere (a saved scan): its statements are made printable here too.
+      const statements = f.fix.map((x) => ({ ...x, sql: printableSql(x.sql) }));
+      const item: FixPlanItem = { ...who, severity: f.severity, statements, action: 'apply' };
       if (f.fix.some((s) => s.safety !== 'safe')) {
         item.action = 'manual';
         item.reason = 'a statement may lock someone out or change data: review and run it yourself';
@@ -91,8 +96,10 @@ export function planFix(report: ScanReport, options: { only?: readonly string[] 
 }
 
 const terminated = (sql: string) => (sql.trimEnd().endsWith(';') ? sql.trimEnd() : `${sql.trimEnd()};`);
+// A comment line: a newline or carriage return in an object name would end it, and the rest of
+// the name would run when a person pastes the plan into psql.
 const label = (i: { checkId: string; object?: string; message: string }) =>
-  `-- ${i.checkId}${i.object !== undefined ? ` ${i.object}` : ''}: ${i.message.replaceAll('\n', ' ')}`;
+  `-- ${visible(i.checkId)}${i.object !== undefined ? ` ${visible(i.object)}` : ''}: ${visible(i.message)}`;
 
 /**
  * The plan as text for `pgwarden fix --dry-run`: the exact statements, grouped into "will
@@ -106,7 +113,7 @@ export function formatFixPlan(plan: FixPlan): string {
     items.length === 0
       ? []
       : [
-          `${title} (${items.length}):`,
+          `-- ${title} (${items.length}):`,
           ...items.flatMap((i) => [label(i), ...i.statements.map((s) => terminated(s.sql))]),
           '',
         ];
@@ -122,12 +129,13 @@ export function formatFixPlan(plan: FixPlan): string {
   ];
   const manual = plan.items.filter((i) => i.action === 'manual');
   if (manual.length + plan.humanOnly.length > 0) {
-    lines.push(`Needs a person (${manual.length + plan.humanOnly.length}):`);
+    lines.push(`-- Needs a person (${manual.length + plan.humanOnly.length}):`);
     for (const i of manual) lines.push(label(i), ...i.statements.map((s) => terminated(s.sql)));
-    for (const h of plan.humanOnly) lines.push(label(h), ...h.remediation.split('\n').map((l) => `--   ${l}`));
+    for (const h of plan.humanOnly)
+      lines.push(label(h), ...h.remediation.split(/\r\n|\r|\n/).map((l) => `--   ${visible(l)}`));
     lines.push('');
   }
-  return lines.length === 0 ? 'Nothing to fix.\n' : lines.join('\n');
+  return lines.length === 0 ? '-- Nothing to fix.\n' : lines.join('\n');
 }
 
 /** A statement run (or not) by applyFix. */
@@ -197,6 +205,13 @@ export async function applyFix(
     options: [connection.options ?? '', '-c lock_timeout=5000', '-c statement_timeout=60000'].join(' ').trim(),
   });
   try {
+    // A superuser session in a database someone else owns: their search_path and role defaults
+    // must not apply (their operators would run as this login), whatever the connection string says.
+    await pinSession(client, { readOnly: false, statementTimeoutMs: 60_000, lockTimeoutMs: 5_000 }).catch(
+      (err: unknown) => {
+        throw wrapPgError(err);
+      },
+    );
     const done = new Set<string>();
     let altered = false;
     for (const item of plan.items) {
@@ -253,14 +268,15 @@ function failure(
     stage,
     ...ref,
     code: ErrorCodes.CHECK_FIX_FAILED,
-    message: `${stage === 'reload' ? 'reloading the configuration' : `fixing ${ref.checkId}`} failed: ${e.message}`,
+    // The server's message quotes the names it failed on; the CLI prints it to a terminal.
+    message: `${stage === 'reload' ? 'reloading the configuration' : `fixing ${ref.checkId}`} failed: ${visible(e.message)}`,
   };
   if (e.sqlState) f.sqlState = e.sqlState;
   const hint =
     e.sqlState === '42501'
       ? 'run pgwarden fix as a superuser (or a role granted ALTER SYSTEM on the parameter)'
       : e.hint;
-  if (hint) f.hint = hint;
+  if (hint) f.hint = visible(hint, true);
   return f;
 }
 

@@ -2,6 +2,8 @@ import { wrapPgError } from '../db/index.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { allChecks } from './checks/index.js';
 import type { FleetTarget } from './fleet-file.js';
+import { visible } from './format/shared.js';
+import { redactSecrets } from './redact.js';
 
 export {
   type FleetFile,
@@ -61,11 +63,14 @@ function toFleetError(err: unknown, secret: unknown): FleetError {
   const e = wrapPgError(err);
   // Defence in depth: nothing pgwarden or the driver says should carry the password, but a
   // report leaving the machine is checked anyway.
-  const clean = (s: string) => (typeof secret === 'string' && secret !== '' ? s.replaceAll(secret, '***') : s);
-  const out: FleetError = { code: e.code, message: clean(e.message) };
-  if (e.detail) out.detail = clean(e.detail);
+  const clean = (s: string) =>
+    redactSecrets(typeof secret === 'string' && secret !== '' ? s.replaceAll(secret, '***') : s);
+  // The message is printed on a progress line as is: a server (or a name it quotes) must not be
+  // able to send escape sequences to the operator's terminal.
+  const out: FleetError = { code: e.code, message: visible(clean(e.message)) };
+  if (e.detail) out.detail = visible(clean(e.detail), true);
   const hint = fleetHints[e.code] ?? e.hint;
-  if (hint) out.hint = clean(hint);
+  if (hint) out.hint = visible(clean(hint), true);
   return out;
 }
 

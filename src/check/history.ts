@@ -43,10 +43,11 @@ const noHistory = (message: string, hint: string) => new PgwardenError(ErrorCode
  * const { runId } = await withClient(connection, (c) => saveScan(c, report));
  */
 export async function saveScan(client: pg.ClientBase, report: ScanReport): Promise<{ runId: number }> {
-  await assertHistoryInstalled(client);
   const findings = report.results.flatMap((r) => r.findings);
   try {
     return await withTransaction(client, async () => {
+      await catalogSearchPath(client);
+      await assertHistoryInstalled(client);
       const { rows } = await client.query<{ id: string }>(
         `insert into compliance.scan_runs (started_at, target, database, server_version, tool_version, score, summary, report)
          values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) returning id::text`,
@@ -101,22 +102,25 @@ export async function saveScan(client: pg.ClientBase, report: ScanReport): Promi
  * console.log(runs.map((r) => r.score)); // [92, 88, 71]
  */
 export async function readHistory(client: pg.ClientBase, query: HistoryQuery = {}): Promise<SavedScan[]> {
-  await assertHistoryInstalled(client);
   const limit = query.limit ?? 100;
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new PgwardenError(ErrorCodes.CONFIG_INVALID, 'the history limit must be a positive integer');
   }
   let rows: SavedScan[];
   try {
-    ({ rows } = await client.query<SavedScan>(
-      `select id::text as id, started_at as "startedAt", saved_at as "savedAt", saved_by as "savedBy", target,
+    ({ rows } = await withTransaction(client, async () => {
+      await catalogSearchPath(client);
+      await assertHistoryInstalled(client);
+      return client.query<SavedScan>(
+        `select id::text as id, started_at as "startedAt", saved_at as "savedAt", saved_by as "savedBy", target,
               database, server_version as "serverVersion", tool_version as "toolVersion", score, summary, report
          from compliance.scan_runs
         where $1::text is null or target = $1
         order by started_at desc, id desc
         limit $2`,
-      [query.target ?? null, limit],
-    ));
+        [query.target ?? null, limit],
+      );
+    }));
   } catch (err) {
     throw wrapPgError(err, 'reading the scan history');
   }
@@ -132,6 +136,13 @@ export async function readHistory(client: pg.ClientBase, query: HistoryQuery = {
     startedAt: new Date(r.startedAt).toISOString(),
     savedAt: new Date(r.savedAt).toISOString(),
   }));
+}
+
+// For this transaction only: the database's default search_path is its owner's choice, and a
+// schema of theirs before pg_catalog would resolve the operators and types below to their code,
+// run as the login saving or reading the history.
+async function catalogSearchPath(client: pg.ClientBase): Promise<void> {
+  await client.query(`select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)`);
 }
 
 // Looked up in the catalogs: to_regclass() on a schema this login may not use raises instead of

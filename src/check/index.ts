@@ -25,6 +25,7 @@ export {
   type ServerFacts,
   type SettingRow,
 } from './scan-context.js';
+export { checkLimits, pinSession, type SessionLimits } from './session.js';
 export { atLeast, bySeverity, compareIds, openFindings, orderResults, severityWeight, summarize } from './summary.js';
 export * from './types.js';
 export { checkCatalogMarkdown } from './catalog-markdown.js';

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { connect, type ConnectionConfig } from '../db/index.js';
+import { connect, type ConnectionConfig, wrapPgError } from '../db/index.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { pgwardenVersion } from '../install/index.js';
 import { applyBaseline, type Baseline } from './baseline.js';
 import { allChecks } from './checks/index.js';
+import { redactSecrets } from './redact.js';
+import { printableSql } from './sql-text.js';
 import { orderResults, summarize } from './summary.js';
 import { NotEvaluated, ScanContext, type ScanSettings, type ServerFacts } from './scan-context.js';
+import { checkLimits, pinSession } from './session.js';
 import type { CheckDefinition, CheckResult, Outcome, ScanReport } from './types.js';
 
 /** Options of one scan; every field has a default. */
@@ -63,8 +66,9 @@ export function selectChecks(
 
 /**
  * Scans one database over a single read-only connection of its own (every statement runs in a
- * read-only transaction under `statement_timeout`), and returns the report. Checks that cannot
- * look are "not evaluated", never passed.
+ * read-only transaction under `statement_timeout`, with search_path pinned to pg_catalog and the
+ * login's own role, see pinSession), and returns the report. Checks that cannot look are "not
+ * evaluated", never passed.
  *
  * @example
  * const report = await scanDatabase({ connectionString: process.env.DATABASE_URL }, { exposedSchemas: ['api'] });
@@ -72,6 +76,12 @@ export function selectChecks(
  */
 export async function scanDatabase(connection: ConnectionConfig, options: ScanOptions = {}): Promise<ScanReport> {
   const settings = resolveSettings(options);
+  const limits = {
+    readOnly: true,
+    statementTimeoutMs: settings.statementTimeoutMs,
+    lockTimeoutMs: Math.min(settings.statementTimeoutMs, 2000),
+  };
+  checkLimits(limits);
   const client = await connect({
     ...connection,
     application_name: 'pgwarden-check',
@@ -87,6 +97,11 @@ export async function scanDatabase(connection: ConnectionConfig, options: ScanOp
       .trim(),
   });
   try {
+    // Also after the startup options: a connection string's options or the connection's
+    // statement_timeout replace them, and the database's defaults could set a search_path.
+    await pinSession(client, limits).catch((err: unknown) => {
+      throw wrapPgError(err);
+    });
     return await scanWithClient(client, options);
   } finally {
     await client.end().catch(() => undefined);
@@ -95,7 +110,13 @@ export async function scanDatabase(connection: ConnectionConfig, options: ScanOp
 
 /**
  * Scans over a client the caller owns. The caller is responsible for making the session
- * read-only and bounded (scanDatabase does); prefer scanDatabase.
+ * read-only and bounded, and for pinning its search_path to pg_catalog (scanDatabase does all
+ * three with pinSession): on a search_path the database owner chose, their operators run as the
+ * scanning login. Prefer scanDatabase.
+ *
+ * @example
+ * await pinSession(client, { readOnly: true, statementTimeoutMs: 10_000, lockTimeoutMs: 2_000 });
+ * const report = await scanWithClient(client);
  */
 export async function scanWithClient(client: pg.ClientBase, options: ScanOptions = {}): Promise<ScanReport> {
   const now = options.now ?? (() => new Date());
@@ -113,7 +134,10 @@ export async function scanWithClient(client: pg.ClientBase, options: ScanOptions
   return {
     tool: { name: 'pgwarden', version: pgwardenVersion },
     target: {
-      name: options.name ?? `${server.user}@${conn?.host ?? 'localhost'}:${conn?.port ?? 5432}/${server.database}`,
+      // A label is printed in every format: a caller passing a connection string must not leak its password.
+      name: redactSecrets(
+        options.name ?? `${server.user}@${conn?.host ?? 'localhost'}:${conn?.port ?? 5432}/${server.database}`,
+      ),
       database: server.database,
       user: server.user,
       serverVersion: server.version,
@@ -170,12 +194,12 @@ async function evaluate(check: CheckDefinition, ctx: ScanContext): Promise<Outco
   try {
     return await check.evaluate(ctx);
   } catch (err) {
-    if (err instanceof NotEvaluated) return { verdict: 'not_evaluated', reason: err.reason };
+    if (err instanceof NotEvaluated) return { verdict: 'not_evaluated', reason: redactSecrets(err.reason) };
     const e = err as { code?: string; message?: string };
     // Never a pass: a check that broke says so, with the SQLSTATE when there is one.
     return {
       verdict: 'not_evaluated',
-      reason: `the check failed to run${e.code ? ` (SQLSTATE ${e.code})` : ''}: ${e.message ?? String(err)}`,
+      reason: `the check failed to run${e.code ? ` (SQLSTATE ${e.code})` : ''}: ${redactSecrets(e.message ?? String(err))}`,
     };
   }
 }
@@ -214,6 +238,8 @@ function toResult(check: CheckDefinition, outcome: Outcome): CheckResult {
       }
       result.findings = outcome.findings.map((f) => ({
         ...f,
+        // Every format shows the same statement pgwarden fix runs: no raw control character in a name.
+        ...(f.fix ? { fix: f.fix.map((s) => ({ ...s, sql: printableSql(s.sql) })) } : {}),
         checkId: check.id,
         severity: f.severity ?? check.severity,
         fingerprint: fingerprintOf(check.id, f.object),

@@ -147,15 +147,15 @@ describe('planFix', () => {
     const plan = planFix(await scan([logConnections, maxConn(), manual, humanOnly]));
     expect(formatFixPlan(plan)).toBe(
       [
-        'Will apply (1):',
+        '-- Will apply (1):',
         '-- FIX-01: log_connections is not on',
         'alter system set log_connections = on;',
         '',
-        'Needs a restart after applying (1):',
+        '-- Needs a restart after applying (1):',
         `-- FIX-02: max_connections is not ${maxConnections}`,
         `alter system set max_connections = ${maxConnections};`,
         '',
-        'Needs a person (3):',
+        '-- Needs a person (3):',
         '-- FIX-03 schema public: PUBLIC may create in schema public',
         'revoke create on schema public from public;',
         '-- FIX-06 role a: role a is superuser',
@@ -171,7 +171,7 @@ describe('planFix', () => {
       'Will apply (1)',
     );
     expect(formatFixPlan({ items: [], safe: 0, manual: 0, restartNeeded: false, humanOnly: [] })).toBe(
-      'Nothing to fix.\n',
+      '-- Nothing to fix.\n',
     );
   });
 });

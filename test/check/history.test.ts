@@ -203,7 +203,8 @@ describe('renderComplianceReport', () => {
     // Outside fenced SQL (shown literally), no unescaped tag.
     const prose = md.replace(/^ *(`{3,})sql\n[\s\S]*?^ *\1$/gm, '');
     expect(prose).not.toMatch(/(?<!\\)<(img|script)/);
-    expect(md).toContain('  ```sql\n  select audit.enable(\'api."<img src=x onerror=alert(1)>|*x*\ufffd"\');\n  ```');
+    // The statement stays runnable: the override character is an escape of the literal, not a replacement.
+    expect(md).toContain('  ```sql\n  select audit.enable(E\'api."<img src=x onerror=alert(1)>|*x*\\u202e"\');\n  ```');
     expect(md).toContain(
       '| PGW-004 | ledger.state | waiver | \\<script\\>alert("w")\\</script\\> accepted until the ledger ships | 2026-03-31 |',
     );

@@ -1,3 +1,4 @@
+import { redactHbaError } from '../redact.js';
 import type { HbaRule, ScanContext } from '../scan-context.js';
 import type { CheckDefinition, Finding } from '../types.js';
 import {
@@ -45,8 +46,9 @@ function errorFindings(rules: HbaRule[]): Finding[] {
     .filter((r) => r.error !== null && !INERT_LINE.test(r.error))
     .map((r) => ({
       object: lineObject(r),
-      message: `invalid line (${r.error}): the server did not load the edited pg_hba.conf and will not start with it`,
-      evidence: { line: r.lineNumber, ...(r.fileName ? { file: r.fileName } : {}), error: r.error },
+      message: `invalid line (${redactHbaError(r.error!)}): the server did not load the edited pg_hba.conf and will not start with it`,
+      // The server's message can repeat an option's value: an LDAP bind password, a RADIUS secret.
+      evidence: { line: r.lineNumber, ...(r.fileName ? { file: r.fileName } : {}), error: redactHbaError(r.error!) },
       severity: 'high' as const,
     }));
 }

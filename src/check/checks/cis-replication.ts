@@ -26,10 +26,13 @@ export function parseConninfo(text: string): Record<string, string> {
       return {};
     }
   }
+  // As libpq reads it: a backslash escapes the next character in quoted and unquoted values
+  // alike. Parsing stops at the first thing libpq would reject; resuming further on could read
+  // part of a password (`password=a\ host=b`) as another keyword.
   const out: Record<string, string> = {};
-  const re = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S*))/g;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    out[m[1]!.toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? '');
+  const re = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(?!')((?:[^\s\\]|\\.)*))/y;
+  for (let m = re.exec(s); m !== null && m[0] !== ''; m = re.exec(s)) {
+    out[m[1]!.toLowerCase()] = (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1');
   }
   return out;
 }

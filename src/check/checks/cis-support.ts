@@ -1,5 +1,5 @@
-import { quoteLiteral } from '../../db/index.js';
 import type { ScanContext, SettingRow } from '../scan-context.js';
+import { settingName, sqlLiteral } from '../sql-text.js';
 import type { CheckDefinition, Finding, FixStatement, Outcome, Severity } from '../types.js';
 
 /**
@@ -108,8 +108,8 @@ export function alterSystem(
   safety: 'safe' | 'manual',
 ): FixStatement[] {
   const rhs =
-    typeof value === 'string' ? quoteLiteral(value) : value.length === 0 ? "''" : value.map(quoteLiteral).join(', ');
-  const sql = `alter system set ${row.name} = ${rhs}`;
+    typeof value === 'string' ? sqlLiteral(value) : value.length === 0 ? "''" : value.map(sqlLiteral).join(', ');
+  const sql = `alter system set ${settingName(row.name)} = ${rhs}`;
   return [row.context === 'postmaster' ? { sql, safety, restart: true } : { sql, safety }];
 }
 
@@ -205,14 +205,16 @@ export function outcomeOf(findings: Finding[], evidence?: Record<string, unknown
 }
 
 /**
- * Settings whose values must never appear in evidence: connection strings, commands (which may
- * embed credentials) and anything naming a password, secret, token or key. password_encryption
- * names an algorithm.
+ * Settings whose values must never appear in evidence: connection strings, commands and scripts
+ * (which may embed credentials) and anything naming a password, secret, token, credential, salt,
+ * private part or key (paths such as ssl_key_file are masked too: cheaper than a leak).
+ * password_encryption names an algorithm.
  *
  * @example
  * SECRET_SETTING.test('primary_conninfo'); // true
  */
-export const SECRET_SETTING = /conninfo|passphrase|secret|token|_command$|password(?!_encryption)|(^|[._])key$/i;
+export const SECRET_SETTING =
+  /conninfo|passphrase|passw(?!ord_encryption)|pwd|secret|token|credential|private|salt|key|_command$|_script$/i;
 
 /**
  * A list for a person, capped so a report stays readable; the count tells what was left out.

@@ -1,4 +1,4 @@
-import { quoteLiteral } from '../../db/client.js';
+import { sqlLiteral } from '../sql-text.js';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import {
   defaultCatalog,
@@ -248,7 +248,7 @@ async function auditCoverage(ctx: ScanContext): Promise<Outcome> {
     evidence: { rowSecurity: true, audited: false, primaryKey: t.hasPk },
     severity: 'medium' as const,
     // Without a primary key audit.enable() refuses the table: a person adds one first.
-    ...(t.hasPk ? { fix: [{ sql: `select audit.enable(${quoteLiteral(t.name)});`, safety: 'manual' as const }] } : {}),
+    ...(t.hasPk ? { fix: [{ sql: `select audit.enable(${sqlLiteral(t.name)});`, safety: 'manual' as const }] } : {}),
   }));
   const broken = await read<{ name: string; triggers: Record<string, string> }>(
     ctx,
@@ -263,7 +263,7 @@ async function auditCoverage(ctx: ScanContext): Promise<Outcome> {
       message: `row audit of ${t.name} is on, but its capture triggers are not all in place and enabled: changes go unrecorded`,
       evidence: { triggers: t.triggers },
       severity: 'high',
-      fix: [{ sql: `select audit.enable(${quoteLiteral(t.name)});`, safety: 'manual' }],
+      fix: [{ sql: `select audit.enable(${sqlLiteral(t.name)});`, safety: 'manual' }],
     });
   }
   findings.push(...(await walFindings(ctx)));
@@ -515,7 +515,7 @@ function keyFindings(k: KeyRow, now: number): Finding[] {
         severity: 'medium',
         fix: [
           {
-            sql: `update auth.signing_keys set expires_at = retired_at + interval '3660 seconds' where kid = ${quoteLiteral(k.kid)} and retired_at is not null;`,
+            sql: `update auth.signing_keys set expires_at = retired_at + interval '3660 seconds' where kid = ${sqlLiteral(k.kid)} and retired_at is not null;`,
             safety: 'manual',
           },
         ],

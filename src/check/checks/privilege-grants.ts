@@ -129,17 +129,17 @@ const grantOptionCheck: CheckDefinition = {
            from pg_catalog.pg_namespace n cross join pg_catalog.aclexplode(n.nspacl) a
           where a.is_grantable and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
        )
-       select case when h.kind = 'table' or h.kind = 'sequence' then h.object else h.kind || ' ' || h.object end as object,
-              h.kind, h.object as target,
+       -- One pass grouped by object and grantee (a lateral scan of held per object was quadratic).
+       select case when g.kind = 'table' or g.kind = 'sequence' then g.object else g.kind || ' ' || g.object end as object,
+              g.kind, g.object as target,
               pg_catalog.json_agg(pg_catalog.json_build_object('grantee', g.rolname, 'ident', pg_catalog.quote_ident(g.rolname),
                                                                'privileges', g.privileges) order by g.rolname) as grants
-         from (select distinct kind, object from held) h
-         cross join lateral (
-           select r.rolname::text as rolname, array_agg(distinct x.privilege_type::text order by x.privilege_type::text) as privileges
-             from held x join pg_catalog.pg_roles r on r.oid = x.grantee
-            where x.kind = h.kind and x.object = h.object and x.grantee <> x.owner and not r.rolsuper
-            group by r.rolname) g
-        group by h.kind, h.object
+         from (select x.kind, x.object, r.rolname::text as rolname,
+                      pg_catalog.array_agg(distinct x.privilege_type::text order by x.privilege_type::text) as privileges
+                 from held x join pg_catalog.pg_roles r on r.oid = x.grantee
+                where x.grantee <> x.owner and not r.rolsuper
+                group by x.kind, x.object, r.rolname) g
+        group by g.kind, g.object
         order by 1`,
     );
     const findings: Finding[] = rows.map((r) => ({

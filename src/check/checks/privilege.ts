@@ -17,6 +17,8 @@ interface DefinerRow {
   config: string[];
   publicExecute: boolean;
   anonGranted: boolean;
+  /** The anonymous role's name as an SQL identifier. */
+  anonIdent: string;
 }
 
 /** Security definer functions and procedures outside system schemas, extension members aside. */
@@ -29,7 +31,8 @@ function definers(ctx: ScanContext): Promise<DefinerRow[]> {
             exists (select 1 from pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
                      where a.grantee = 0 and a.privilege_type = 'EXECUTE') as "publicExecute",
             exists (select 1 from pg_catalog.aclexplode(p.proacl) a join pg_catalog.pg_roles r on r.oid = a.grantee
-                     where r.rolname = $1 and a.privilege_type = 'EXECUTE') as "anonGranted"
+                     where r.rolname = $1 and a.privilege_type = 'EXECUTE') as "anonGranted",
+            pg_catalog.quote_ident($1) as "anonIdent"
        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
       where p.prosecdef and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
         and not exists (select 1 from pg_catalog.pg_depend d where d.classid = 'pg_catalog.pg_proc'::regclass
@@ -118,7 +121,7 @@ const executableCheck: CheckDefinition = {
       const fix: FixStatement[] = [];
       if (toPublic) fix.push({ sql: `revoke execute on ${kindOf(f)} ${f.signature} from public;`, safety: 'manual' });
       if (toAnon)
-        fix.push({ sql: `revoke execute on ${kindOf(f)} ${f.signature} from ${roles.anon};`, safety: 'manual' });
+        fix.push({ sql: `revoke execute on ${kindOf(f)} ${f.signature} from ${f.anonIdent};`, safety: 'manual' });
       findings.push({
         object: `${kindOf(f)} ${f.signature}`,
         message: `security definer ${kindOf(f)} ${f.signature} is executable by ${[toPublic && 'PUBLIC', toAnon && roles.anon].filter(Boolean).join(' and ')}${reachable ? '' : ' (its schema is not usable by PUBLIC or a request role today)'}`,

@@ -60,17 +60,22 @@ export const rlsViewCheck: CheckDefinition = {
          select v, ref from edges
          union
          select reach.v, edges.ref from reach join edges on edges.v = reach.ref
+       ), protected as (
+         -- Grouped once: a sub-select per view scanning all of reach was quadratic in the views.
+         select reach.v, pg_catalog.array_agg(distinct pg_catalog.format('%I.%I', tn.nspname, t.relname)) as tables
+           from reach join pg_catalog.pg_class t on t.oid = reach.ref
+           join pg_catalog.pg_namespace tn on tn.oid = t.relnamespace
+          where t.relkind in ('r', 'p') and t.relrowsecurity
+          group by reach.v
        )
        select pg_catalog.format('%I.%I', n.nspname, v.relname) as view,
               pg_catalog.pg_get_userbyid(v.relowner)::text as owner,
               coalesce(v.reloptions, '{}')::text[] as options,
-              array(select distinct pg_catalog.format('%I.%I', tn.nspname, t.relname)
-                      from reach join pg_catalog.pg_class t on t.oid = reach.ref
-                      join pg_catalog.pg_namespace tn on tn.oid = t.relnamespace
-                     where reach.v = v.oid and t.relkind in ('r', 'p') and t.relrowsecurity order by 1) as "rlsTables",
+              coalesce(p.tables, '{}') as "rlsTables",
               array(select distinct case when a.grantee = 0 then 'PUBLIC' else pg_catalog.pg_get_userbyid(a.grantee)::text end
                       from pg_catalog.aclexplode(v.relacl) a where a.grantee <> v.relowner order by 1) as grantees
          from pg_catalog.pg_class v join pg_catalog.pg_namespace n on n.oid = v.relnamespace
+         left join protected p on p.v = v.oid
         where v.relkind = 'v' and n.nspname = any($1::text[])
           and not exists (select 1 from pg_catalog.pg_depend d where d.classid = 'pg_catalog.pg_class'::regclass
                            and d.objid = v.oid and d.deptype = 'e')

@@ -88,12 +88,17 @@ export function suppressionText(f: ReportedFinding): string {
 /**
  * Makes control characters visible (`\u001b`): names and messages come from the scanned
  * database, and a table name holding an escape sequence must not drive the reader's terminal or
- * make an XML document ill-formed. Tab and newline are kept only when `keepLayout` is set.
+ * make an XML document ill-formed. Zero-width and bidirectional formatting characters are spelled
+ * out too: they would make one name look like another, or reorder what a reader sees. Tab and
+ * newline are kept only when `keepLayout` is set.
+ *
+ * @example
+ * visible('orders\u001b[2J'); // 'orders\\u001b[2J'
  */
 export function visible(text: string, keepLayout = false): string {
   return text.replace(
     // eslint-disable-next-line no-control-regex
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
     (c) => {
       if (keepLayout && (c === '\n' || c === '\t')) return c;
       return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;

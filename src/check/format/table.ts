@@ -90,7 +90,8 @@ function header(report: ScanReport, paint: Paint): string[] {
 
 function findingLine(f: ReportedFinding, r: CheckResult, paint: Paint): string[] {
   const tag = f.severity !== r.severity ? ` [${f.severity}]` : '';
-  const text = `${f.object ? `${visible(f.object)}: ` : ''}${visible(f.message, true)}${tag}`;
+  // One line per finding: a newline in a name must not forge a line of the report.
+  const text = `${f.object ? `${visible(f.object)}: ` : ''}${visible(f.message)}${tag}`;
   return wrap(text, '      ', '    - ').map((l, i) => (i === 0 ? l : paint('dim', l)));
 }
 
@@ -120,7 +121,7 @@ function notEvaluatedSection(report: ScanReport, paint: Paint): string[] {
       paint('bold', `NOT EVALUATED (${results.length}): these checks could not look and are not counted as passing`),
     ),
     ...results.flatMap((r) =>
-      wrap(`${visible(r.id)}  ${visible(r.title)}: ${visible(r.reason ?? 'no reason given', true)}`, '      ', '  ? '),
+      wrap(`${visible(r.id)}  ${visible(r.title)}: ${visible(r.reason ?? 'no reason given')}`, '      ', '  ? '),
     ),
   ];
 }
@@ -147,10 +148,8 @@ function suppressedSection(report: ScanReport, paint: Paint): string[] {
     paint('dim', `SUPPRESSED (${rows.length}): accepted by the baseline or a waiver`),
     ...rows.flatMap(({ result, finding }) =>
       wrap(
-        visible(
-          `${result.id} ${finding.object ? `${finding.object}: ` : ''}${finding.message} [${suppressionText(finding)}]`,
-          true,
-        ),
+        `${visible(result.id)} ${finding.object ? `${visible(finding.object)}: ` : ''}${visible(finding.message)} ` +
+          `[${visible(suppressionText(finding), true)}]`,
         '      ',
         '  ~ ',
       ).map((l) => paint('dim', l)),
@@ -173,7 +172,7 @@ function verboseSection(report: ScanReport, paint: Paint): string[] {
             ? paint('green', label)
             : paint('yellow', label);
       const why = r.reason && v !== 'pass' ? `: ${r.reason}` : '';
-      return wrap(visible(`${r.id}  ${r.title}${why}`, true), ' '.repeat(labelWidth + 4), `  ${styled}  `);
+      return wrap(visible(`${r.id}  ${r.title}${why}`), ' '.repeat(labelWidth + 4), `  ${styled}  `);
     }),
   ];
 }
