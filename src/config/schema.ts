@@ -111,18 +111,7 @@ export const configSchema = z
         passwordMinLength: z.coerce.number().int().min(8).max(64).default(8),
         passwordMaxLength: z.coerce.number().int().min(64).max(1024).default(256),
         /** Words a password may not contain besides the user's own e-mail and name (ASVS 6.2.11). */
-        productWords: z
-          .preprocess(
-            (v) =>
-              typeof v === 'string'
-                ? v
-                    .split(',')
-                    .map((w) => w.trim())
-                    .filter(Boolean)
-                : v,
-            z.array(z.string().min(3).max(64)),
-          )
-          .default(['pgwarden']),
+        productWords: list(z.string().min(3).max(64)).default(['pgwarden']),
         /** argon2id memory in KiB, iterations and lanes; never below OWASP's m=19456, t=2, p=1. */
         argon2MemoryKib: z.coerce.number().int().min(19_456).max(1_048_576).default(19_456),
         argon2TimeCost: z.coerce.number().int().min(2).max(20).default(2),

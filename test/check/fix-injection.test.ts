@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allChecks } from '../../src/check/checks/index.js';
@@ -7,13 +6,14 @@ import { applyFix, formatFixPlan, type FixPlan, planFix } from '../../src/check/
 import { scanDatabase } from '../../src/check/run-scan.js';
 import type { CheckDefinition, ScanReport } from '../../src/check/types.js';
 import { type ConnectionConfig, quoteIdent, quoteLiteral, withClient } from '../../src/db/client.js';
-import { LocalCluster } from '../../src/db/embedded/index.js';
+import type { LocalCluster } from '../../src/db/embedded/index.js';
+import { startThrowawayCluster, type ThrowawayCluster } from '../helpers/throwaway-cluster.js';
 import { installedDatabase } from '../helpers/db.js';
 
 // Its own cluster: the plants create hostile roles cluster-wide, the fixes run ALTER SYSTEM, and
 // pg_hba.conf is edited. Every payload below would drop keep.canary if a name or value reached
 // the SQL unquoted, ended a quoted identifier or literal early, or ended a comment of --dry-run.
-let dir: string;
+let own: ThrowawayCluster | undefined;
 let cluster: LocalCluster;
 let conn: ConnectionConfig;
 
@@ -54,18 +54,12 @@ const superuser = async (role: string) =>
     .rows[0]?.rolsuper as boolean | undefined;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'pgwarden-fix-injection-'));
-  cluster = new LocalCluster({
-    dataDir: join(dir, 'data'),
-    bindir: process.env.PGWARDEN_PG_BINDIR || undefined,
-    ephemeral: true,
-  });
-  await cluster.init();
-  conn = { ...(await cluster.start()) };
+  own = await startThrowawayCluster('fix-injection');
+  cluster = own.cluster;
+  conn = { ...own.connection };
 }, 120_000);
 afterAll(async () => {
-  await cluster?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await own?.remove();
 });
 
 /** A section heading of formatFixPlan: `-- Will apply (3):`. */

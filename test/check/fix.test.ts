@@ -1,35 +1,27 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { allChecks } from '../../src/check/checks/index.js';
 import { applyFix, type FixStep, formatFixPlan, planFix } from '../../src/check/fix.js';
 import { scanDatabase, selectChecks } from '../../src/check/run-scan.js';
 import type { CheckDefinition, Finding, FixStatement } from '../../src/check/types.js';
 import { type ConnectionConfig, withClient } from '../../src/db/client.js';
-import { LocalCluster } from '../../src/db/embedded/index.js';
+import type { LocalCluster } from '../../src/db/embedded/index.js';
+import { startThrowawayCluster, type ThrowawayCluster } from '../helpers/throwaway-cluster.js';
 import { caught } from '../helpers/errors.js';
 
 // Its own cluster: fixes run ALTER SYSTEM, which would disturb the other files' shared cluster.
-let dir: string;
+let own: ThrowawayCluster | undefined;
 let cluster: LocalCluster;
 let conn: ConnectionConfig;
 let maxConnections: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'pgwarden-fix-'));
-  cluster = new LocalCluster({
-    dataDir: join(dir, 'data'),
-    bindir: process.env.PGWARDEN_PG_BINDIR || undefined,
-    ephemeral: true,
-  });
-  await cluster.init();
-  conn = { ...(await cluster.start()) };
+  own = await startThrowawayCluster('fix');
+  cluster = own.cluster;
+  conn = { ...own.connection };
   maxConnections = String(Number(await show('max_connections')) - 5);
 }, 120_000);
 afterAll(async () => {
-  await cluster?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await own?.remove();
 });
 beforeEach(async () => {
   await withClient(conn, async (c) => {
