@@ -106,7 +106,11 @@ export async function getStatus(
       )
     ).rows.map((r) => r.rolname),
   );
-  const retained = await readRetainedTables(client);
+  // An auditor login may read the ledger but not the retained-table list: status still works.
+  const retained = await readRetainedTables(client).catch((err: { code?: string }) => {
+    if (err.code === '42501') return [];
+    throw err;
+  });
   const major = serverMajor(facts);
   return {
     installed: ledger.length > 0,

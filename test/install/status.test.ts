@@ -93,6 +93,19 @@ describe('getStatus', () => {
     });
   });
 
+  it('works for a login that holds only the auditor role', async () => {
+    const db = await installedDatabase();
+    const login = `aud_${uniquePrefix()}`;
+    await withClient(adminConnection(), (c) =>
+      c.query(`create role ${quoteIdent(login)} login password 'pw-aud' in role pgw_auditor`),
+    );
+    const status = await withClient({ ...db, user: login, password: 'pw-aud' }, (c) =>
+      getStatus(c, { rolePrefix: 'pgw_', tier: 'advanced' }),
+    );
+    expect(status.installed).toBe(true);
+    expect(status.modules.every((m) => m.state === 'installed' && m.pending.length === 0)).toBe(true);
+  });
+
   it('says what needs a superuser, and marks preload unknown for a role that cannot read it', async () => {
     const db = await emptyDatabase();
     const login = `ro_${uniquePrefix()}`;
