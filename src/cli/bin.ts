@@ -337,6 +337,10 @@ export async function main(
     out: (line = '') => void world.stdout.write(`${line}\n`),
     err: (line = '') => void world.stderr.write(`${line}\n`),
   };
+  if (!json && world.stderr.isTTY === true && world.env.TERM !== 'dumb') {
+    const width = Math.max(20, (world.stderr.columns || 80) - 1);
+    output.status = (text) => void world.stderr.write(`\r\u001b[2K${text.slice(0, width)}`);
+  }
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -6,6 +6,11 @@ export interface Output {
   color: boolean;
   out(line?: string): void;
   err(line?: string): void;
+  /**
+   * A transient status line on stderr, rewritten in place (empty text clears it). Only on a
+   * terminal: absent when stderr is a pipe or a file, where progress is plain lines.
+   */
+  status?: (text: string) => void;
 }
 
 const codes = {

@@ -1,11 +1,15 @@
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allChecks, type ScanReport } from '../../src/check/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { withClient } from '../../src/db/client.js';
 import { installedDatabase } from '../helpers/db.js';
-import { cliEnv, runCli, tempCwd, urlOf } from './run-cli.js';
+import { cliEnv, repoRoot, runCli, tempCwd, urlOf } from './run-cli.js';
+
+const run = promisify(execFile);
 
 let cwd: string;
 let remove: () => Promise<void>;
@@ -99,7 +103,27 @@ describe('pgwarden check', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\[\d\/3\] app: score \d+/);
     expect(r.stderr).toMatch(/\[\d\/3\] gone: failed PW110/);
+    expect(r.stderr).not.toContain('\u001b[2K'); // no live line when stderr is not a terminal
     expect(r.stdout + r.stderr).not.toContain(String(db.password));
+  });
+});
+
+describe('pgwarden check --targets on a terminal', () => {
+  it('keeps the targets still running on one live status line', async () => {
+    // script(1) gives the command a pseudo-terminal, as a user's shell would.
+    const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+    const command = [process.execPath, join(repoRoot, 'bin', 'pgwarden.js'), 'check', '--targets', 'fleet.yaml']
+      .concat(scoped, ['--fail-on', 'none'])
+      .map(quote)
+      .join(' ');
+    const { stdout } = await run('script', ['-qec', command, '/dev/null'], {
+      cwd,
+      env: cliEnv({ FLEET_PW: String(db.password), TERM: 'xterm' }),
+      timeout: 90_000,
+    }).catch((err: { stdout: string }) => err);
+    expect(stdout).toContain('\r\u001b[2K[0/3] scanning app');
+    expect(stdout).toMatch(/\[\d\/3\] app: score \d+/);
+    expect(stdout).toMatch(/\[\d\/3\] gone: failed PW110/);
   });
 });
 

@@ -137,6 +137,7 @@ async function checkFleet(
 ): Promise<number> {
   const fleet = await readFleet(pathIn(ctx, flags.targets!), ctx.env);
   const quiet = ctx.output.json;
+  const running = new Set<string>();
   // A --concurrency flag wins over the file's defaults, which win over the config.
   const concurrency =
     flags.concurrency !== undefined ? config.check.concurrency : (fleet.concurrency ?? config.check.concurrency);
@@ -146,6 +147,15 @@ async function checkFleet(
     signal: ctx.signal,
     onProgress: (p) => {
       if (quiet) return;
+      const status = ctx.output.status;
+      if (status) {
+        running[p.kind === 'target-started' ? 'add' : 'delete'](p.target);
+        status('');
+      }
+      if (p.kind === 'target-started') {
+        status?.(`[${p.done}/${p.total}] scanning ${[...running].join(', ')}`);
+        return;
+      }
       if (p.kind === 'target-finished' && p.report) {
         const s = p.report.summary;
         ctx.output.err(
@@ -156,8 +166,11 @@ async function checkFleet(
           `[${p.done}/${p.total}] ${p.target}: ${paint(ctx.output, 'red', `failed ${p.error?.code ?? ''}`)} ${p.error?.message ?? ''}`,
         );
       }
+      // On a terminal, the targets still running stay on one line under the finished ones.
+      if (status && running.size > 0) status(`[${p.done}/${p.total}] scanning ${[...running].join(', ')}`);
     },
   });
+  ctx.output.status?.('');
   await emit(ctx, flags, renderFleet(results, format, { color }));
   const failing = results.some((r) => r.error !== undefined || (r.report && failsOn(r.report, config.check.failOn)));
   return failing ? 1 : 0;
