@@ -2,9 +2,6 @@ import { pgwardenVersion } from '../../install/index.js';
 import type { CheckResult, ReportedFinding, ScanReport, Severity } from '../types.js';
 import { type FleetEntry, mdText, referenceList, withVerdict } from './shared.js';
 
-/** Where SARIF readers send users for the tool (the package's page). */
-export const pgwardenInformationUri = 'https://www.npmjs.com/package/pgwarden';
-
 const sarifSchema = 'https://json.schemastore.org/sarif-2.1.0.json';
 
 /** GitHub code scanning ranks alerts by this score: > 9 critical, ≥ 7 high, ≥ 4 medium, else low. */
@@ -107,7 +104,6 @@ const driver = (version: string) => ({
   name: 'pgwarden',
   version,
   semanticVersion: version,
-  informationUri: pgwardenInformationUri,
 });
 
 function endTime(report: ScanReport): { startTimeUtc?: string; endTimeUtc?: string } {
