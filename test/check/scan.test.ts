@@ -14,6 +14,7 @@ import {
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { quoteIdent, withClient } from '../../src/db/client.js';
 import { adminConnection, installedDatabase, uniquePrefix } from '../helpers/db.js';
+import { quietInstalledDatabase } from './helpers/quiet-cluster.js';
 
 let db: ConnectionConfig;
 let scanner: ConnectionConfig;
@@ -155,8 +156,17 @@ describe('scanDatabase', () => {
   });
 
   it('gives the same report for the same state, in a fixed order [C-04]', async () => {
-    const a = await scanDatabase(db, { host: 'off' });
-    const b = await scanDatabase(db, { host: 'off' });
+    // A cluster of its own: on the shared one, other test files create and drop roles meanwhile.
+    // Host checks off: the machine's processes are not part of the server's state.
+    const quiet = await quietInstalledDatabase('determinism');
+    let a: ScanReport;
+    let b: ScanReport;
+    try {
+      a = await scanDatabase(quiet.db, { host: 'off' });
+      b = await scanDatabase(quiet.db, { host: 'off' });
+    } finally {
+      await quiet.remove();
+    }
     expect(JSON.stringify(stable(b))).toBe(JSON.stringify(stable(a)));
     const ids = a.results.map((r) => r.id);
     expect(ids.length).toBe(allChecks.length);

@@ -28,8 +28,9 @@ beforeAll(async () => {
 });
 afterAll(() => remove());
 
-// Only database-level families: host and cluster settings are the same for every test database.
-const scoped = ['--only', 'rls', 'privilege', 'version', '--exposed-schema', 'api', '--host', 'off'];
+// Only families that read this database alone: other test files create and drop cluster-wide
+// roles and settings meanwhile (the privilege family reads roles, cis the settings).
+const scoped = ['--only', 'rls', 'version', '--exposed-schema', 'api', '--host', 'off'];
 const cli = (args: string[], timeoutMs = 60_000) =>
   runCli(['--database-url', url, ...args], { cwd, env: cliEnv(), timeoutMs });
 
