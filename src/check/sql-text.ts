@@ -50,7 +50,7 @@ export function settingName(name: string): string {
   return plainSettingName.test(name) ? name : printableSql(quoteIdent(name));
 }
 
-/** A quoted identifier's content in U&"…" form: hidden characters as \XXXX or \+XXXXXX. */
+/** A quoted identifier's content in U&"…" form: hidden characters as a backslash and 4 hex digits, or \+ and 6. */
 function unicodeIdent(name: string): string {
   const body = [...name]
     .map((c) => {

@@ -109,19 +109,8 @@ export interface ReportedFinding extends Finding {
   suppressed?: Suppression;
 }
 
-/** One check's result in a report. */
-export interface CheckResult {
-  id: string;
-  family: Family;
-  section: string;
-  title: string;
-  severity: Severity;
-  source: CheckSource;
-  cis?: string;
-  stig?: string[];
-  references?: string[];
-  rationale: string;
-  remediation: string;
+/** One check's result in a report: the check's metadata, its verdict and findings. */
+export interface CheckResult extends Omit<CheckDefinition, 'evaluate'> {
   verdict: Verdict;
   /** Why it was not evaluated / not applicable. */
   reason?: string;

@@ -4,10 +4,11 @@ import { parseSearchPath } from '../../src/check/checks/privilege-search-path.js
 import { sensitiveTerm } from '../../src/check/checks/privilege-sensitive.js';
 import { privilegeChecks } from '../../src/check/checks/privilege.js';
 import { rlsChecks } from '../../src/check/checks/rls.js';
-import { type ReportedFinding, type ScanOptions, type ScanReport, scanDatabase } from '../../src/check/index.js';
+import { type ScanOptions, type ScanReport, scanDatabase } from '../../src/check/index.js';
 import type { ConnectionConfig } from '../../src/db/client.js';
 import { quoteIdent, withClient } from '../../src/db/client.js';
 import { adminConnection, installedDatabase, uniquePrefix } from '../helpers/db.js';
+import { finding, findingsOf } from './helpers/findings.js';
 
 // The privilege and schema lints against planted misconfigurations, each with the correct form
 // beside it. Each test works in a schema of its own and asserts on its own objects. Roles are
@@ -21,8 +22,6 @@ const roles: string[] = [];
 
 const sql = async (text: string) => (await admin.query(text)).rows as Array<Record<string, unknown>>;
 const scan = (options: ScanOptions = {}) => scanDatabase(db, { checks: privilegeChecks, ...options });
-const findingsOf = (r: ScanReport, id: string): ReportedFinding[] => r.results.find((x) => x.id === id)?.findings ?? [];
-const finding = (r: ScanReport, id: string, object: string) => findingsOf(r, id).find((f) => f.object === object);
 const mine = (r: ScanReport, text: string) =>
   r.results.flatMap((x) => x.findings.filter((f) => f.object?.includes(text)).map((f) => `${f.checkId} ${f.object}`));
 const cluster = (text: string) => withClient(adminConnection(), (c) => c.query(text));

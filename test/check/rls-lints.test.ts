@@ -14,6 +14,7 @@ import type { ConnectionConfig } from '../../src/db/client.js';
 import { quoteIdent, withClient } from '../../src/db/client.js';
 import { applyRls } from '../../src/rls/index.js';
 import { adminConnection, installedDatabase, uniquePrefix } from '../helpers/db.js';
+import { finding, findingsOf } from './helpers/findings.js';
 
 // The RLS lints against planted misconfigurations, each with the correct form beside it. Every
 // test works in a schema of its own and asserts on its own objects (the scan sees them all).
@@ -25,8 +26,6 @@ const roles: string[] = [];
 
 const sql = async (text: string) => (await admin.query(text)).rows as Array<Record<string, unknown>>;
 const scan = (options: ScanOptions = {}) => scanDatabase(db, { checks: rlsChecks, ...options });
-const findingsOf = (r: ScanReport, id: string): ReportedFinding[] => r.results.find((x) => x.id === id)?.findings ?? [];
-const finding = (r: ScanReport, id: string, object: string) => findingsOf(r, id).find((f) => f.object === object);
 const mine = (r: ScanReport, schema: string) =>
   r.results.flatMap((x) =>
     x.findings.filter((f) => f.object?.includes(`${schema}.`)).map((f) => `${f.checkId} ${f.object}`),
