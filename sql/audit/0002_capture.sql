@@ -199,7 +199,7 @@ begin
     raise exception using errcode = 'PW420', message = pg_catalog.format('%s is not a table', p_table),
       hint = 'only ordinary and partitioned tables can be audited';
   end if;
-  if v_schema in ('pgwarden', 'logs', 'auth', 'audit', 'ledger', 'compliance', 'pg_catalog', 'information_schema')
+  if v_schema in ('pgwarden', 'logs', 'auth', 'audit', 'ledger', 'compliance', 'monitor', 'pg_catalog', 'information_schema')
      or v_schema like 'pg\_%' then
     raise exception using errcode = 'PW420',
       message = pg_catalog.format('%s is in schema %s, which pgwarden or PostgreSQL manages', p_table, v_schema);

@@ -247,6 +247,24 @@ export const ErrorCodes = {
   CHECK_FIX_FAILED: 'PW503',
   /** No scan history to report on: the compliance module is not installed or no scan was saved. */
   CHECK_NO_HISTORY: 'PW504',
+
+  // PW6xx — security monitor (sources, rules, alerts, sinks, dashboard)
+  /** An alert status change that the lifecycle does not allow (open → acknowledged → resolved, never back). */
+  MONITOR_ALERT_TRANSITION: 'PW600',
+  /** The alert named does not exist. */
+  MONITOR_ALERT_NOT_FOUND: 'PW601',
+  /** A rule file or rule is invalid; `detail` names the file, the rule id and the field. */
+  MONITOR_RULE_INVALID: 'PW602',
+  /** A monitor source cannot read what it was pointed at (log directory, log format, LISTEN on a standby …). */
+  MONITOR_SOURCE_FAILED: 'PW603',
+  /** An alert sink is misconfigured (bad URL, missing secret reference, unknown kind). */
+  MONITOR_SINK_INVALID: 'PW604',
+  /** An alert sink refused or did not answer a delivery; it is retried with backoff. */
+  MONITOR_SINK_FAILED: 'PW605',
+  /** The dashboard refused a login or a request (wrong credentials, no monitor role, bad CSRF token). */
+  MONITOR_DASHBOARD_DENIED: 'PW606',
+  /** The monitor's heartbeat is older than the watchdog allows: the monitor is down or cut off. */
+  MONITOR_HEARTBEAT_STALE: 'PW607',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -54,4 +54,14 @@ export const moduleDefinitions: readonly ModuleDefinition[] = [
     extensions: [],
     superuserFor: [],
   },
+  {
+    name: 'monitor',
+    tier: 'standard',
+    description:
+      'security monitor state: alerts and their lifecycle, the durable delivery queue, silences, source positions, behaviour profiles, heartbeats',
+    requires: ['core'],
+    schemas: ['monitor'],
+    extensions: [],
+    superuserFor: [],
+  },
 ];

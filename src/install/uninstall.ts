@@ -83,6 +83,20 @@ async function runUninstall(client: pg.ClientBase, options: UninstallOptions): P
       });
     }
   }
+  // Alerts and who acknowledged or resolved them are incident evidence: the same rule.
+  if (!options.purge && schemas.includes('monitor')) {
+    const { rows } = await client.query<{ n: string }>(`select pg_catalog.count(*)::text as n from monitor.alerts`);
+    const count = Number(rows[0]?.n ?? 0);
+    if (count > 0) {
+      throw new PgwardenError(
+        ErrorCodes.INSTALL_PURGE_UNCONFIRMED,
+        `uninstall would delete ${count} monitor alert(s)`,
+        {
+          hint: 'export them first (`pgwarden monitor alerts --json`), or uninstall with --purge --yes',
+        },
+      );
+    }
+  }
   // Saved compliance scans are audit evidence too: the same rule.
   if (!options.purge && schemas.includes('compliance')) {
     const { rows } = await client.query<{ n: string }>(
