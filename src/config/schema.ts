@@ -222,6 +222,51 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    monitor: z
+      .object({
+        /** `pgwarden up` starts the monitor too (where the monitor module is installed). */
+        enabled: flag.default(true),
+        /** Address of the monitor's HTTP server (dashboard, /metrics, /live, /ready). */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Its port; 0 picks a free one. */
+        port: z.coerce.number().int().min(0).max(65535).default(8788),
+        /** Serve the dashboard (login through pgwarden's auth, roles security_admin and auditor). */
+        dashboard: flag.default(true),
+        /** URL people reach the dashboard at, put in alerts as a link; default: the server's own. */
+        publicUrl: z.string().url().optional(),
+        /** Hops of X-Forwarded-For trusted (0: the socket address only; M-14). */
+        trustProxy: z.coerce.number().int().min(0).max(10).default(0),
+        /**
+         * The server log: `auto` tails the log directory when this machine has it (else reads it
+         * through pg_read_file when the login may), `file` requires the directory, `sql` reads
+         * through pg_read_file, `off` reads no server log.
+         */
+        serverLog: z.enum(['auto', 'file', 'sql', 'off']).default('auto'),
+        /** The log directory to tail; default: the server's log_directory, resolved against its data directory. */
+        logDirectory: z.string().min(1).optional(),
+        /** Which log to read; auto: jsonlog, else csvlog, else stderr, by log_destination. */
+        logFormat: z.enum(['auto', 'jsonlog', 'csvlog', 'stderr']).default('auto'),
+        /** Extra rule files or directories (YAML), loaded after the built-in pack. */
+        rules: list(z.string().min(1)).default([]),
+        /** Rule ids switched off. */
+        disableRules: list(z.string().min(1)).default([]),
+        /** The built-in PostgreSQL rule pack. */
+        builtinRules: flag.default(true),
+        /** pg_stat_activity / pg_stat_statements / pg_stat_user_tables sampling interval (0: off). */
+        statsIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+        /** Safety-net poll of the security-event log besides LISTEN/NOTIFY. */
+        pollIntervalMs: z.coerce.number().int().min(100).max(600_000).default(5_000),
+        /** The monitor writes a heartbeat this often. */
+        heartbeatIntervalMs: z.coerce.number().int().min(500).max(600_000).default(5_000),
+        /** `pgwarden monitor watchdog` alerts when the heartbeat is older than this. */
+        watchdogMaxAgeSeconds: z.coerce.number().int().min(2).max(86_400).default(30),
+        /** A user-behaviour risk score at or above this raises an anomaly alert. */
+        riskThreshold: z.coerce.number().int().min(1).max(100).default(70),
+        /** Where alerts go (config file only): webhook, slack, smtp, syslog, pagerduty. Secrets as env:NAME or file:PATH. */
+        sinks: z.array(z.record(z.string(), z.unknown())).default([]),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
