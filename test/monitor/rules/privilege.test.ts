@@ -102,10 +102,7 @@ describe('privilege escalation rules [M-07]', () => {
     ['ENABLE ROW LEVEL SECURITY', statement('ALTER TABLE app.invoices ENABLE ROW LEVEL SECURITY')],
     ['a policy created', { type: 'ddl.policy', fields: { action: 'create' } }],
     ['an ordinary grant event', { type: 'ddl.grant', fields: { query: 'GRANT SELECT ON app.t TO reporting' } }],
-    [
-      'an ordinary role granted by an admin',
-      { type: 'rbac.role_granted', fields: { role: 'editor', subject: 'bob' } },
-    ],
+    ['an ordinary role granted by an admin', { type: 'rbac.role_granted', fields: { role: 'editor', subject: 'bob' } }],
     ['COPY … TO STDOUT', statement('COPY app.invoices TO STDOUT')],
   ];
   for (const [name, spec] of benign) {
