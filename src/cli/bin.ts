@@ -17,6 +17,7 @@ import { serveAuthCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { uninstallCommand } from './commands/uninstall.js';
 import { upCommand } from './commands/up.js';
+import * as monitorCommands from './commands/monitor.js';
 import type { CliContext, GlobalFlags } from './context.js';
 import { type Output, printError } from './output.js';
 
@@ -102,6 +103,53 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .command('up')
     .description('start the embedded PostgreSQL and pgwarden services in the foreground')
     .action(action(upCommand as Handler));
+  // The security monitor (src/cli/commands/monitor.ts); positionals join the flags.
+  const monitor = program
+    .command('monitor')
+    .description('the security monitor: detection rules, behaviour analytics, alerts, metrics and the dashboard')
+    .option('-p, --port <port>', 'listen port of the dashboard and /metrics (default monitor.port, 8788)')
+    .option('--host <host>', 'listen address (default monitor.host, 127.0.0.1)')
+    .option('--no-dashboard', 'serve /metrics, /live and /ready only')
+    .option('--from-start', 'on a first run, read the whole security-event history (default: new events only)')
+    .action(action(monitorCommands.monitorCommand as Handler));
+  monitor
+    .command('replay <logfile>')
+    .description('run the rules over a server log file (jsonlog, csvlog or stderr); exit 1 when something is found')
+    .addOption(
+      new Option('--format <format>', 'log format (default from the extension)').choices([
+        'jsonlog',
+        'csvlog',
+        'stderr',
+      ]),
+    )
+    .option('--rules <path...>', 'extra rule files or directories')
+    .action(function (this: Command, file: unknown) {
+      run(monitorCommands.monitorReplayCommand as Handler, { ...this.optsWithGlobals(), file });
+    });
+  monitor
+    .command('watchdog')
+    .description("the dead-man's switch: alert through the sinks when the monitor's heartbeat grows old")
+    .option('--max-age <seconds>', 'heartbeat age that alerts (default monitor.watchdogMaxAgeSeconds, 30)')
+    .option('--once', 'check once: exit 0 while fresh, 1 when stale (for cron)')
+    .action(action(monitorCommands.monitorWatchdogCommand as Handler));
+  monitor
+    .command('alerts')
+    .description('list alerts (open and acknowledged unless --status)')
+    .option('--status <status>', 'open, acknowledged, resolved (comma-separated) or all')
+    .option('--limit <n>', 'at most this many (default 100)')
+    .action(action(monitorCommands.monitorAlertsCommand as Handler));
+  for (const [name, status] of [
+    ['ack', 'acknowledged'],
+    ['resolve', 'resolved'],
+  ] as const)
+    monitor
+      .command(`${name} <id>`)
+      .description(`mark an alert ${status}`)
+      .option('--note <text>', 'why (kept in the alert history)')
+      .option('--actor <name>', 'who (default: the OS user)')
+      .action(function (this: Command, id: unknown) {
+        run(monitorCommands.monitorSetStatusCommand as Handler, { ...this.optsWithGlobals(), id, status });
+      });
   const serve = program.command('serve').description('run one pgwarden service in the foreground');
   serve
     .command('auth')

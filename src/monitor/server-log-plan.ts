@@ -28,8 +28,8 @@ interface ServerLogSettings {
 
 /**
  * Decides how to read the server log: tail the log directory when this machine has it, else read
- * it through pg_read_file when the login may (superuser, or pg_read_server_files with
- * pg_monitor), else not at all, with the reason. The format is the best the server writes:
+ * it through pg_read_binary_file when the login may (superuser, or pg_monitor with EXECUTE
+ * on pg_read_binary_file), else not at all, with the reason. The format is the best the server writes:
  * jsonlog, then csvlog, then stderr (which needs pgwarden's documented log_line_prefix).
  *
  * @example
@@ -65,7 +65,7 @@ export async function planServerLog(client: pg.ClientBase, request: ServerLogReq
   return {
     mode: 'off',
     reason:
-      'the log directory is not on this machine and the login may not read it through pg_read_file (grant pg_read_server_files and pg_monitor, or run the monitor where the log is)',
+      'the log directory is not on this machine and the login may not read it through pg_read_binary_file (grant pg_monitor and EXECUTE on pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean), or run the monitor where the log is)',
   };
 }
 
@@ -76,9 +76,12 @@ async function readSettings(client: pg.ClientBase): Promise<ServerLogSettings> {
             pg_catalog.current_setting('log_directory') as log_directory,
             -- data_directory is readable by superusers and pg_read_all_settings only
             pg_catalog.current_setting('data_directory', true) as data_directory,
+            -- pg_ls_logdir needs pg_monitor; reading needs EXECUTE on pg_read_binary_file, which
+            -- pg_read_server_files alone does not give
             (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user)
-              or (pg_catalog.pg_has_role(current_user, 'pg_read_server_files', 'usage')
-                  and pg_catalog.pg_has_role(current_user, 'pg_monitor', 'usage')) as can_read_files`,
+              or (pg_catalog.pg_has_role(current_user, 'pg_monitor', 'usage')
+                  and pg_catalog.has_function_privilege(
+                    'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)', 'execute')) as can_read_files`,
   );
   const row = rows[0];
   if (!row) throw new Error('reading the log settings returned no row');
