@@ -109,6 +109,34 @@ describe('pgwarden up / down', () => {
     await expect(fetch(`${ready.auth}/live`)).rejects.toThrow();
   });
 
+  it('runs the security monitor once its module is installed, with its dashboard, metrics and health', async () => {
+    const installed = await runCli(['install', '--tier', 'standard', '--json'], { cwd, timeoutMs: 90_000 });
+    expect(installed.code).toBe(0);
+    const child = spawnCli(['up', '--json'], {
+      cwd,
+      env: cliEnv({ PGWARDEN_AUTH_PORT: '0', PGWARDEN_MONITOR_PORT: '0' }),
+    });
+    children.push(child);
+    const exited = finished(child, 120_000);
+    exited.catch(() => undefined);
+    const ready = JSON.parse(await waitForLine(child, (l) => l.includes('"up-ready"'), 90_000)) as {
+      monitor: { url: string; rules: number; dashboard: boolean; sinks: string[] };
+    };
+    expect(ready.monitor).toMatchObject({ dashboard: true, sinks: [] });
+    expect(ready.monitor.rules).toBeGreaterThan(20);
+    expect((await fetch(`${ready.monitor.url}/live`)).status).toBe(200);
+    expect((await fetch(`${ready.monitor.url}/ready`)).status).toBe(200);
+    expect(await (await fetch(`${ready.monitor.url}/metrics`)).text()).toContain(
+      'pgwarden_monitor_heartbeat_timestamp_seconds',
+    );
+    const page = await fetch(`${ready.monitor.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect((await runCli(['down'], { cwd, timeoutMs: 45_000 })).code).toBe(0);
+    expect((await within(exited, 30_000)).code).toBe(0);
+    await expect(fetch(`${ready.monitor.url}/live`)).rejects.toThrow();
+  });
+
   it('says nothing is running when `down` finds no cluster', async () => {
     const r = await runCli(['down', '--json'], { cwd });
     expect(r.code).toBe(0);

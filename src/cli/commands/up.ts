@@ -28,6 +28,8 @@ import { createLogger } from '../../logger/index.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint } from '../output.js';
 import { psqlHint } from '../psql-hint.js';
+import { startMonitorServer, type MonitorServer } from '../../monitor/monitor-server.js';
+import { logMonitorEvent, secretResolver } from './monitor.js';
 import { startAuthFor, untilStopped } from './serve.js';
 
 /** File holding the pid of the running `pgwarden up`, so `pgwarden down` can stop it cleanly. */
@@ -74,6 +76,22 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
         installedModules.has('ledger') && config.ledger.sealIntervalMs > 0
           ? await startSealerFor(ctx, config, db, log)
           : undefined;
+      // The security monitor runs once its module is installed (and it is not switched off).
+      const monitor =
+        installedModules.has('monitor') && config.monitor.enabled
+          ? await startMonitorServer({
+              config,
+              connection: db.connection,
+              cwd: ctx.cwd,
+              secrets: secretResolver(ctx),
+              onEvent: (event) => logMonitorEvent(log, event),
+            }).catch(async (err: unknown) => {
+              await capture?.close();
+              await sealer?.close();
+              await auth?.close();
+              throw err;
+            })
+          : undefined;
       try {
         const ready = {
           kind: 'up-ready',
@@ -84,6 +102,7 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
           auth: auth?.url ?? null,
           sealer: sealer ? { intervalMs: config.ledger.sealIntervalMs } : null,
           walCapture: capture ? { intervalMs: config.audit.captureIntervalMs } : null,
+          monitor: monitor ? monitorSummary(monitor) : null,
         };
         log.info(ready, 'pgwarden up is ready');
         if (output.json) output.out(JSON.stringify(ready));
@@ -96,11 +115,17 @@ export async function upCommand(ctx: CliContext, flags: GlobalFlags): Promise<nu
           if (auth) output.out(`  auth API: ${auth.url}  (JWKS ${auth.url}/.well-known/jwks.json)`);
           if (capture) output.out(`  audit: WAL capture every ${config.audit.captureIntervalMs / 1000} s`);
           if (sealer) output.out(`  ledger: sealing every ${config.ledger.sealIntervalMs / 1000} s`);
+          if (monitor)
+            output.out(
+              `  monitor: ${monitor.rules} rules, ${monitor.dashboard ? `dashboard ${monitor.url}/, ` : ''}metrics ${monitor.url}/metrics`,
+            );
           output.out('  Ctrl-C or `pgwarden down` stops it.');
         }
         await untilStopped(ctx);
       } finally {
-        // The last capture pass first, so the last seal covers what it applied.
+        // The monitor first (it reads what the others write), then the last capture pass, so
+        // the last seal covers what it applied.
+        await monitor?.close();
         await capture?.close();
         await sealer?.close();
         await auth?.close();
@@ -225,4 +250,15 @@ async function startCaptureFor(
     );
     return undefined;
   }
+}
+
+/** What `up-ready` says about the monitor (never a secret: sink names only). */
+function monitorSummary(monitor: MonitorServer) {
+  return {
+    url: monitor.url,
+    rules: monitor.rules,
+    sinks: monitor.sinks,
+    dashboard: monitor.dashboard,
+    serverLog: monitor.serverLog.mode === 'off' ? { mode: 'off', reason: monitor.serverLog.reason } : monitor.serverLog,
+  };
 }

@@ -12,3 +12,4 @@ export {
   type RuleThreshold,
   type Selection,
 } from './rule-schema.js';
+export { describeThreshold, rulesMarkdown } from './rules-markdown.js';
