@@ -11,6 +11,7 @@ import type { MonitorEvent, UntimedEvent } from './event.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { type MonitorMetrics, monitorMetrics } from './monitor-metrics.js';
 import { MonitorPipeline } from './pipeline.js';
+import { RoleAttributes } from './role-attributes.js';
 import { RuleEngine, type Rule } from './rules/index.js';
 import type { ServerLogPlan } from './server-log-plan.js';
 import { DeliveryQueue, type DeliveryEvent, type Sink } from './sinks/index.js';
@@ -190,7 +191,9 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
       metrics.sourceUp.set({ source: state.source }, up ? 1 : 0);
     emit({ kind: 'monitor-source', state });
   };
-  const push = (events: UntimedEvent[]) => pipeline.push(events);
+  const roles = new RoleAttributes(pool);
+  await roles.refresh().catch((error: unknown) => emit({ kind: 'monitor-error', part: 'roles', error }));
+  const push = (events: UntimedEvent[]) => pipeline.push(roles.mark(events));
   const startAt = options.startAt ?? 'end';
 
   const sources: { name: string; close: () => Promise<void> }[] = [];
@@ -245,6 +248,7 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
   };
   every(options.flushIntervalMs ?? 1000, 'flush', () => pipeline.flush());
   every(30_000, 'profiles', () => analytics.flush());
+  every(60_000, 'roles', () => roles.refresh());
 
   let heartbeat: Heartbeat | undefined;
   try {
