@@ -174,6 +174,17 @@ export async function alertDetail(db: DashboardDb, id: number): Promise<AlertDet
 }
 
 /**
+ * Moves an alert along its lifecycle the way the monitor does (AlertStore.setStatus), so the
+ * sinks hear of it; without one the dashboard calls monitor.set_alert_status() itself.
+ */
+export type AlertStatusChanger = (
+  id: string,
+  status: 'acknowledged' | 'resolved',
+  actor: string,
+  note: string | null,
+) => Promise<unknown>;
+
+/**
  * Acknowledges or resolves an alert through monitor.set_alert_status (which records the change
  * and a security event). A move the lifecycle refuses is a 409 (PW600), an unknown alert a 404 (PW601).
  *
@@ -186,8 +197,16 @@ export async function setAlertStatus(
   status: 'acknowledged' | 'resolved',
   actor: string,
   note: string | null,
+  changeStatus?: AlertStatusChanger,
 ): Promise<AlertView> {
   try {
+    if (changeStatus) {
+      // The monitor's own path: it also tells the sinks that follow a lifecycle (PagerDuty, webhooks).
+      await changeStatus(String(id), status, actor, note);
+      const [row] = await rows<AlertRow>(db, `select ${columns} from monitor.alerts a where a.id = $1`, [id]);
+      if (!row) throw new PgwardenError(ErrorCodes.MONITOR_ALERT_NOT_FOUND, `alert ${id} does not exist`);
+      return toAlert(row);
+    }
     const [row] = await rows<AlertRow>(db, `select ${columns} from monitor.set_alert_status($1, $2, $3, $4) a`, [
       id,
       status,

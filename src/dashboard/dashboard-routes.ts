@@ -1,7 +1,7 @@
 import type { AlertSeverity } from '../monitor/alert-signal.js';
 import { ErrorCodes } from '../errors/index.js';
 import { HttpError, type HttpResult, type RequestContext, type Router } from '../http/index.js';
-import { alertDetail, type AlertStatus, listAlerts, setAlertStatus } from './alert-queries.js';
+import { alertDetail, type AlertStatus, type AlertStatusChanger, listAlerts, setAlertStatus } from './alert-queries.js';
 import type { DashboardAuth } from './dashboard-auth.js';
 import type { DashboardDb } from './db.js';
 import { type DashboardLiveStats, readOverview } from './overview-queries.js';
@@ -14,6 +14,7 @@ export interface DashboardRoutesOptions {
   /** Base path ending in `/`. */
   basePath: string;
   liveStats?: () => DashboardLiveStats;
+  changeStatus?: AlertStatusChanger;
 }
 
 const statuses: ReadonlyArray<AlertStatus | 'active'> = ['open', 'acknowledged', 'resolved', 'active'];
@@ -103,7 +104,7 @@ export function mountDashboardRoutes(router: Router, o: DashboardRoutesOptions):
     const note = body.note === undefined || body.note === null || body.note === '' ? null : body.note;
     if (note !== null && (typeof note !== 'string' || note.length > 2000 || note.includes('\u0000')))
       throw invalid('note must be text of at most 2000 characters');
-    return ok({ alert: await setAlertStatus(db, id, status, caller.actor, note) });
+    return ok({ alert: await setAlertStatus(db, id, status, caller.actor, note, o.changeStatus) });
   }
 }
 

@@ -1,3 +1,4 @@
+import type { AlertStatusChanger } from './alert-queries.js';
 import type { Server } from 'node:http';
 import pg from 'pg';
 import type { AuthService } from '../auth/index.js';
@@ -35,6 +36,11 @@ export interface DashboardOptions {
   loginRateLimit?: TokenBucketLimiterOptions;
   /** Dashboard sessions held at most (default 1000); the oldest goes first. */
   maxSessions?: number;
+  /**
+   * How acknowledge and resolve are applied: the monitor passes its AlertStore's, which also
+   * queues the lifecycle deliveries for PagerDuty and webhooks. Default: monitor.set_alert_status().
+   */
+  changeStatus?: AlertStatusChanger;
 }
 
 /** A dashboard made by {@link createDashboard}. */
@@ -105,6 +111,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
         guard,
         basePath,
         ...(options.liveStats ? { liveStats: options.liveStats } : {}),
+        ...(options.changeStatus ? { changeStatus: options.changeStatus } : {}),
       }),
     attach: (server) => assets.attach(server),
     close: async () => {

@@ -19,6 +19,7 @@ import { accessTour } from './access-tour.js';
 import { auditTour } from './audit-tour.js';
 import { complianceTour } from './compliance-tour.js';
 import { identityTour } from './identity-tour.js';
+import { monitorTour } from './monitor-tour.js';
 import { type DemoSection, section } from './report.js';
 
 export interface DemoOptions {
@@ -229,6 +230,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSection[]> {
   await accessTour(db, roles, add, masterKey);
   await auditTour(db, roles.owner, add, masterKey);
   await complianceTour(db, options.rolePrefix, add);
+  await monitorTour(db, add, masterKey);
 
   add(
     await section('Uninstall keeps the security events', async (s) => {

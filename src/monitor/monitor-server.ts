@@ -103,6 +103,7 @@ export async function startMonitorServer(options: StartMonitorServerOptions): Pr
             rules: rules.length,
           },
         }),
+        changeStatus: (id, status, actor, note) => running.alerts.setStatus(id, status, actor, note ?? undefined),
         ...(options.clock ? { clock: options.clock } : {}),
       });
       dashboard.mount(router);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, totpCode } from '../../src/auth/crypto/index.js';
 import { ErrorCodes } from '../../src/errors/index.js';
+import { AlertStore } from '../../src/monitor/alerts/index.js';
 import { DashboardClient, type DashboardFixture, dashboardFixture } from './helpers/dashboard-fixture.js';
 
 let d: DashboardFixture;
@@ -242,6 +243,40 @@ describe('alert actions', () => {
     expect((await c.post(`api/alerts/${id}/resolve`, {})).status).toBe(403);
     const [row] = await d.f.sql<{ status: string }>('select status from monitor.alerts where id = $1', [id]);
     expect(row!.status).toBe('open');
+  });
+
+  it('tells the sinks that follow a lifecycle when an alert is resolved on the dashboard of a running monitor', async () => {
+    const store = new AlertStore({ connection: d.f.pool, lifecycleSinks: ['oncall'] });
+    const server = await d.another({
+      changeStatus: (id, status, actor, note) => store.setStatus(id, status, actor, note ?? undefined),
+    });
+    try {
+      const id = await d.alert();
+      // The alert was sent to PagerDuty-like sink `oncall` when it was raised.
+      await d.f.sql(
+        `insert into monitor.deliveries (alert_id, sink, action, payload, state, delivered_at)
+         values ($1, 'oncall', 'trigger', '{}', 'delivered', now())`,
+        [id],
+      );
+      const u = await d.user('security_admin');
+      const c = new DashboardClient(server.url);
+      expect((await c.login(u.email, u.password)).status).toBe(200);
+      const res = await c.post(`api/alerts/${id}/resolve`, { note: 'handled' });
+      expect(res.status).toBe(200);
+      expect(res.body.alert).toMatchObject({ id, status: 'resolved', resolvedBy: u.email });
+      const queued = await d.f.sql<{ sink: string; action: string; state: string }>(
+        `select sink, action, state from monitor.deliveries where alert_id = $1 order by id`,
+        [id],
+      );
+      expect(queued).toEqual([
+        { sink: 'oncall', action: 'trigger', state: 'delivered' },
+        { sink: 'oncall', action: 'resolve', state: 'pending' },
+      ]);
+      expect((await c.post(`api/alerts/${id}/resolve`, {})).status).toBe(409);
+    } finally {
+      await server.close();
+      await store.close();
+    }
   });
 
   it('acknowledges then resolves as security_admin with history; a second resolve is 409 PW600', async () => {

@@ -1,3 +1,4 @@
+import type { AlertStatusChanger } from '../../../src/dashboard/alert-queries.js';
 import { createDashboard, type Dashboard, type DashboardLiveStats } from '../../../src/dashboard/index.js';
 import { createHttpService, type HttpService, MetricsRegistry, Router } from '../../../src/http/index.js';
 import { RbacAdmin } from '../../../src/rbac/index.js';
@@ -32,6 +33,7 @@ export interface SeedAlert {
 
 interface ServerOptions {
   liveStats?: () => DashboardLiveStats;
+  changeStatus?: AlertStatusChanger;
   loginRateLimit?: TokenBucketLimiterOptions;
   basePath?: string;
   clock?: () => number;
