@@ -252,6 +252,12 @@ export const configSchema = z
         disableRules: list(z.string().min(1)).default([]),
         /** The built-in PostgreSQL rule pack. */
         builtinRules: flag.default(true),
+        /**
+         * Per-rule settings replacing the rule's own (config file only), validated by the rule
+         * loader (PW602): `{ pg-mass-read: { threshold: { sum: { fields.rows: 500000 } }, window: 30m } }`;
+         * keys threshold, window, severity, suppress, enabled.
+         */
+        ruleOverrides: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
         /** pg_stat_activity / pg_stat_statements / pg_stat_user_tables sampling interval (0: off). */
         statsIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
         /** Safety-net poll of the security-event log besides LISTEN/NOTIFY. */

@@ -191,7 +191,7 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
       metrics.sourceUp.set({ source: state.source }, up ? 1 : 0);
     emit({ kind: 'monitor-source', state });
   };
-  const roles = new RoleAttributes(pool);
+  const roles = new RoleAttributes(pool, clock);
   await roles.refresh().catch((error: unknown) => emit({ kind: 'monitor-error', part: 'roles', error }));
   const push = (events: UntimedEvent[]) => pipeline.push(roles.mark(events));
   const startAt = options.startAt ?? 'end';
@@ -248,7 +248,15 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
   };
   every(options.flushIntervalMs ?? 1000, 'flush', () => pipeline.flush());
   every(30_000, 'profiles', () => analytics.flush());
-  every(60_000, 'roles', () => roles.refresh());
+  // Without the server log, ALTER ROLE and GRANT of a role are seen only in the catalog (no event
+  // trigger fires for them): read it every few seconds. With the log, its statements name who
+  // made the change, and the catalog is read only to know the superusers.
+  if (options.serverLog.mode === 'off')
+    every(Math.min(options.pollIntervalMs, 5_000), 'roles', async () => {
+      const changes = await roles.changes();
+      if (changes.length > 0) await push(changes);
+    });
+  else every(60_000, 'roles', () => roles.refresh());
 
   let heartbeat: Heartbeat | undefined;
   try {

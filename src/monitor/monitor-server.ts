@@ -5,7 +5,7 @@ import { createDashboard, type Dashboard } from '../dashboard/index.js';
 import { type ConnectionConfig, withClient } from '../db/index.js';
 import { createHttpService, MetricsRegistry, Router } from '../http/index.js';
 import { type MonitorDaemon, type MonitorDaemonEvent, startMonitor } from './daemon.js';
-import { loadRules } from './rules/index.js';
+import { loadRules, type RuleOverride } from './rules/index.js';
 import { planServerLog, type ServerLogPlan } from './server-log-plan.js';
 import { createSink, type Sink } from './sinks/index.js';
 
@@ -56,6 +56,7 @@ export async function startMonitorServer(options: StartMonitorServerOptions): Pr
     files: m.rules.filter((r) => /\.ya?ml$/i.test(r)).map((r) => resolvePath(options.cwd, r)),
     directories: m.rules.filter((r) => !/\.ya?ml$/i.test(r)).map((r) => resolvePath(options.cwd, r)),
     disable: m.disableRules,
+    overrides: m.ruleOverrides as Record<string, RuleOverride>,
   });
   const sinks = new Map<string, Sink>();
   for (const sinkConfig of m.sinks) {

@@ -71,6 +71,7 @@ describe('loadConfig precedence', () => {
         rules: [],
         disableRules: [],
         builtinRules: true,
+        ruleOverrides: {},
         statsIntervalMs: 10_000,
         pollIntervalMs: 5_000,
         heartbeatIntervalMs: 5_000,

@@ -8,7 +8,7 @@ import { AlertStore } from '../../monitor/alerts/index.js';
 import type { MonitorDaemonEvent } from '../../monitor/daemon.js';
 import { startMonitorServer } from '../../monitor/monitor-server.js';
 import { replayLog } from '../../monitor/replay.js';
-import { loadRules } from '../../monitor/rules/index.js';
+import { loadRules, type RuleOverride } from '../../monitor/rules/index.js';
 import { createSink } from '../../monitor/sinks/index.js';
 import { startWatchdog } from '../../monitor/watchdog.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
@@ -171,6 +171,7 @@ export async function monitorReplayCommand(ctx: CliContext, flags: ReplayFlags &
     files: extra.filter((r) => /\.ya?ml$/i.test(r)),
     directories: extra.filter((r) => !/\.ya?ml$/i.test(r)),
     disable: config.monitor.disableRules,
+    overrides: config.monitor.ruleOverrides as Record<string, RuleOverride>,
   });
   const file = isAbsolute(flags.file) ? flags.file : resolve(ctx.cwd, flags.file);
   const result = await replayLog(file, {
