@@ -58,7 +58,13 @@ export async function monitorTour(
   };
   const browser = dashboardBrowser();
   const tried: string[] = [];
-  const expected = ['pg-brute-force', 'pg-password-spray', 'pg-security-definer-created', 'pg-policy-dropped'];
+  const expected = [
+    'pg-brute-force',
+    'pg-password-spray',
+    'pg-role-privilege-changed',
+    'pg-security-definer-created',
+    'pg-policy-dropped',
+  ];
   let server: MonitorServer | undefined;
   try {
     const config = configSchema.parse({
@@ -155,7 +161,7 @@ export async function monitorTour(
     add(
       await attack(
         'Attack: privilege escalation as the superuser',
-        ['pg-security-definer-created', 'pg-policy-dropped'],
+        ['pg-role-privilege-changed', 'pg-security-definer-created', 'pg-policy-dropped'],
         async (s) => {
           await q(`alter role ${MALLORY} bypassrls`);
           await q(`create function app.export_all() returns setof app.customer_contacts language sql
@@ -164,7 +170,7 @@ export async function monitorTour(
           s.line(`alter role ${MALLORY} bypassrls; create function app.export_all() … security definer;`);
           s.line('drop policy contacts_by_tenant on app.customer_contacts');
           s.line(
-            'not seen here: ALTER ROLE fires no event trigger, so pg-privilege-escalation needs the server log (log_statement = ddl)',
+            'ALTER ROLE fires no event trigger: the monitor sees it in the role catalog, which it reads every few seconds',
           );
         },
       ),

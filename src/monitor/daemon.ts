@@ -248,15 +248,13 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
   };
   every(options.flushIntervalMs ?? 1000, 'flush', () => pipeline.flush());
   every(30_000, 'profiles', () => analytics.flush());
-  // Without the server log, ALTER ROLE and GRANT of a role are seen only in the catalog (no event
-  // trigger fires for them): read it every few seconds. With the log, its statements name who
-  // made the change, and the catalog is read only to know the superusers.
-  if (options.serverLog.mode === 'off')
-    every(Math.min(options.pollIntervalMs, 5_000), 'roles', async () => {
-      const changes = await roles.changes();
-      if (changes.length > 0) await push(changes);
-    });
-  else every(60_000, 'roles', () => roles.refresh());
+  // PostgreSQL fires no event trigger for ALTER ROLE or GRANT of a role, and a DO block or a
+  // function hides the statement from the log: the role catalog is compared every few seconds
+  // (the log's statement, where there is one, also names who made the change).
+  every(Math.min(options.pollIntervalMs, 5_000), 'roles', async () => {
+    const changes = await roles.changes();
+    if (changes.length > 0) await push(changes);
+  });
 
   let heartbeat: Heartbeat | undefined;
   try {
