@@ -53,7 +53,10 @@ create table monitor.alert_changes (
   id          bigint      generated always as identity primary key,
   alert_id    bigint      not null references monitor.alerts (id),
   changed_at  timestamptz not null default pg_catalog.clock_timestamp(),
+  -- the application user the caller names (the dashboard's signed-in user), and the database
+  -- login that made the call, which the caller cannot choose
   actor       text        not null,
+  db_user     text        not null default session_user,
   old_status  text,
   new_status  text        not null,
   note        text        check (pg_catalog.length(note) <= 2000)
@@ -96,6 +99,25 @@ create table monitor.silences (
   check (ends_at > starts_at)
 );
 alter table monitor.silences owner to {{role:owner}};
+
+-- A silence mutes sinks: each one is a security event, so muting cannot go unnoticed.
+-- security definer so every trigger function on pgwarden's tables is one (R-19).
+create function monitor._silence_created() returns trigger
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform logs.log_event('monitor.silence_created', 'warning', new.created_by, new.rule_id, null,
+    pg_catalog.jsonb_build_object('silence_id', new.id, 'rule_id', new.rule_id, 'matchers', new.matchers,
+      'starts_at', new.starts_at, 'ends_at', new.ends_at, 'reason', pg_catalog.left(new.reason, 200)));
+  return null;
+end
+$$;
+alter function monitor._silence_created() owner to {{role:owner}};
+revoke all on function monitor._silence_created() from public;
+create trigger silences_logged after insert on monitor.silences
+  for each row execute function monitor._silence_created();
 
 -- Where each source stopped (a log file's identity and offset, the last security-event id …).
 create table monitor.source_positions (
@@ -220,9 +242,17 @@ revoke all on function monitor.heartbeat_age(text) from public;
 grant usage on schema monitor to {{role:auditor}}, {{role:security_admin}};
 grant select on monitor.alerts, monitor.alert_changes, monitor.silences, monitor.user_profiles,
   monitor.heartbeats to {{role:auditor}};
-grant select, insert, update on monitor.alerts, monitor.deliveries, monitor.source_positions,
-  monitor.user_profiles, monitor.heartbeats, monitor.silences to {{role:security_admin}};
-grant select, insert on monitor.alert_changes to {{role:security_admin}};
-grant delete on monitor.silences, monitor.heartbeats to {{role:security_admin}};
+-- The lifecycle columns of an alert (status, who acknowledged or resolved it, when) change only
+-- through monitor.set_alert_status(), which records each change and logs it; the monitor may
+-- write an alert's counters and description but not its status, and may not write its history.
+grant select on monitor.alerts, monitor.alert_changes to {{role:security_admin}};
+grant insert (rule_id, dedupe_key, title, severity, attack, occurrences, event_count, first_seen, last_seen,
+  group_values, summary, evidence, details, silenced, notified_at) on monitor.alerts to {{role:security_admin}};
+grant update (occurrences, event_count, first_seen, last_seen, summary, evidence, details, title, severity,
+  attack, silenced, notified_at) on monitor.alerts to {{role:security_admin}};
+grant select, insert, update on monitor.deliveries, monitor.source_positions, monitor.user_profiles,
+  monitor.heartbeats to {{role:security_admin}};
+grant select, insert, delete on monitor.silences to {{role:security_admin}};
+grant delete on monitor.heartbeats to {{role:security_admin}};
 grant execute on function monitor.set_alert_status(bigint, text, text, text) to {{role:security_admin}};
 grant execute on function monitor.heartbeat_age(text) to {{role:auditor}}, {{role:security_admin}};

@@ -121,6 +121,20 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
         metrics.deliveries.inc({ sink: event.sink, outcome: event.kind === 'delivery-dead' ? 'dead' : 'retry' });
         metrics.sinkFailures.inc({ sink: event.sink });
       }
+      // A delivery given up is itself a security event: the pg-monitor-delivery-dead rule then
+      // alerts through the other sinks (the error text is the sink's own, secrets masked).
+      if (event.kind === 'delivery-dead')
+        pool
+          .query(`select logs.log_event('monitor.delivery_dead', 'error', null, $1, null, $2::jsonb)`, [
+            event.sink,
+            JSON.stringify({
+              sink: event.sink,
+              alert_id: event.alertId,
+              action: event.action,
+              attempts: event.attempt,
+            }),
+          ])
+          .catch((error: unknown) => emit({ kind: 'monitor-error', part: 'delivery-dead', error }));
       emit({ kind: 'monitor-delivery', event });
     },
   });
