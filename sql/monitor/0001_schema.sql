@@ -223,6 +223,36 @@ $$;
 alter function monitor.set_alert_status(bigint, text, text, text) owner to {{role:owner}};
 revoke all on function monitor.set_alert_status(bigint, text, text, text) from public;
 
+-- security definer: the request layer's reporter (a security_admin login) records events about
+-- requests it refused with the end user's address as source_addr, which logs.log_event() cannot
+-- set (the database only knows the reporter's own connection). Limited to the request layer's
+-- event types (context.*), so the address claim cannot be attached to other kinds of event.
+create function monitor.log_request_event(p_event_type text, p_severity text, p_source inet, p_details jsonb)
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_id bigint;
+begin
+  if p_event_type is null or p_event_type !~ '^context\.[a-z0-9_.-]{1,90}$' then
+    raise exception using errcode = 'PW603', message = 'only request-layer events (context.*) may carry a source address',
+      detail = pg_catalog.format('event type %s', pg_catalog.left(p_event_type, 100));
+  end if;
+  insert into logs.notification_log
+    (event_type, severity, actor, client_addr, application_name, details, source_addr)
+  values
+    (p_event_type, coalesce(p_severity, 'warning'), session_user, pg_catalog.inet_client_addr(),
+     pg_catalog.current_setting('application_name', true), coalesce(p_details, '{}'::jsonb), p_source)
+  returning id into v_id;
+  return v_id;
+end
+$$;
+alter function monitor.log_request_event(text, text, inet, jsonb) owner to {{role:owner}};
+revoke all on function monitor.log_request_event(text, text, inet, jsonb) from public;
+
 -- Seconds since a monitor last beat (NULL when none ever did): what the watchdog reads.
 create function monitor.heartbeat_age(p_instance text default null) returns double precision
 language sql
@@ -256,3 +286,4 @@ grant select, insert, delete on monitor.silences to {{role:security_admin}};
 grant delete on monitor.heartbeats to {{role:security_admin}};
 grant execute on function monitor.set_alert_status(bigint, text, text, text) to {{role:security_admin}};
 grant execute on function monitor.heartbeat_age(text) to {{role:auditor}}, {{role:security_admin}};
+grant execute on function monitor.log_request_event(text, text, inet, jsonb) to {{role:security_admin}};

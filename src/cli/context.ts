@@ -31,6 +31,7 @@ export function flagsToConfig(flags: GlobalFlags, extra: PlainObject = {}): Plai
     log: { level: flags.logLevel },
     auth: { ...((extra.auth as PlainObject) ?? {}) },
     check: { ...((extra.check as PlainObject) ?? {}) },
+    monitor: { ...((extra.monitor as PlainObject) ?? {}) },
   };
 }
 

@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { ConnectionConfig } from '../db/index.js';
 import type { MetricsRegistry } from '../http/index.js';
 import type { AlertSignal } from './alert-signal.js';
-import { AlertStore } from './alerts/index.js';
+import { AlertStore, type RecordResult } from './alerts/index.js';
 import { ProfileStore, UserAnalytics } from './analytics/index.js';
 import { EventRate } from './event-rate.js';
 import type { MonitorEvent, UntimedEvent } from './event.js';
@@ -148,8 +148,24 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
   const rate = new EventRate(60);
   let alertCount = 0;
 
+  let closing = false;
+  // A signal is stored before the source moves on: were the write to fail and the batch be read
+  // again, the engine would count its events twice and the incident's first notice would be lost.
+  // So each signal is retried (with backoff) until the database takes it, while the source waits.
+  const recordOne = async (signal: AlertSignal): Promise<RecordResult> => {
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await alerts.record(signal, sinkNames);
+      } catch (error) {
+        if (closing) throw error;
+        emit({ kind: 'monitor-error', part: 'alerts', error });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  };
   const recordSignals = async (signals: AlertSignal[]) => {
-    const results = await alerts.recordAll(signals, sinkNames);
+    const results: RecordResult[] = [];
+    for (const signal of signals) results.push(await recordOne(signal));
     results.forEach((result, i) => {
       const signal = signals[i];
       if (!signal) return;
@@ -295,15 +311,20 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
     analytics,
     alerts,
     eventsPerMinute: () => rate.series(clock()).map(({ minute, count }) => ({ minute, count })),
-    ready: () => !closed && Object.values(sourceStatus).every((s) => s !== 'starting' && s !== 'failed'),
+    ready: () =>
+      !closed && Object.values(sourceStatus).every((s) => s !== 'starting' && s !== 'failed' && s !== 'disconnected'),
     stats: () => ({ ...pipeline.stats(), alerts: alertCount, sources: { ...sourceStatus } }),
     close: async () => {
       if (closed) return;
       closed = true;
+      closing = true;
       for (const timer of timers) clearInterval(timer);
       await Promise.allSettled(sources.map((s) => s.close()));
       // What the sources delivered last is counted, written and sent before the pool goes.
-      await pipeline.flush().catch((error: unknown) => emit({ kind: 'monitor-error', part: 'flush', error }));
+      // As of a day ahead: incidents still growing hand on their last events now.
+      await pipeline
+        .flush(clock() + 86_400_000)
+        .catch((error: unknown) => emit({ kind: 'monitor-error', part: 'flush', error }));
       await analytics.flush().catch((error: unknown) => emit({ kind: 'monitor-error', part: 'profiles', error }));
       await queue.runOnce().catch(() => undefined);
       await queue.close().catch(() => undefined);

@@ -58,10 +58,14 @@ export class MonitorPipeline {
     return run;
   }
 
-  /** Hands on the 'update' signals of incidents that grew since the last flush. */
-  flush(): Promise<void> {
+  /**
+   * Hands on the 'update' signals of incidents that grew since the last flush. `at` (default now)
+   * is the time the engine flushes as of: a time far ahead hands on everything still pending (at
+   * shutdown, or at the end of a replay).
+   */
+  flush(at?: number): Promise<void> {
     const run = this.#queue.then(async () => {
-      const now = this.#clock();
+      const now = at ?? this.#clock();
       const signals = this.#options.engine.flush(now);
       await this.#emit(signals);
     });

@@ -74,8 +74,7 @@ export async function replayLog(path: string, options: ReplayOptions): Promise<R
   for await (const chunk of createReadStream(path)) await take(parser.push(chunk as Buffer));
   await take(parser.flush());
   // Incidents still growing at the end of the file are counted in full.
-  logTime += 24 * 3_600_000;
-  await pipeline.flush();
+  await pipeline.flush(logTime + 24 * 3_600_000);
   return {
     format,
     records,

@@ -76,4 +76,28 @@ describe('monitor privileges of security_admin (the monitor and dashboard login)
     );
     expect(rows).toEqual([{ severity: 'warning', actor: login, reason: 'jump host' }]);
   });
+
+  it('lets the request-layer reporter claim a source address only on context.* events, and request roles not at all', async () => {
+    const { rows } = await monitor.query(
+      `select monitor.log_request_event('context.token_rejected', 'warning', '203.0.113.9', '{"reason":"signature"}') as id`,
+    );
+    const stored = await admin.query('select host(source_addr) as addr from logs.notification_log where id = $1', [
+      rows[0].id,
+    ]);
+    expect(stored.rows).toEqual([{ addr: '203.0.113.9' }]);
+    await expect(
+      monitor.query(`select monitor.log_request_event('auth.login_failed', 'notice', '198.51.100.1', '{}')`),
+    ).rejects.toMatchObject({ code: 'PW603' });
+    const client = await admin.connect();
+    try {
+      await client.query('begin');
+      await client.query('set local role pgw_app_user');
+      await expect(
+        client.query(`select monitor.log_request_event('context.token_rejected', 'warning', '198.51.100.1', '{}')`),
+      ).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+  });
 });

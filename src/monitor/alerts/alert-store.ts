@@ -101,12 +101,20 @@ export class AlertStore {
     } catch (err) {
       throw wrapPgError(err, 'alert store');
     }
+    // A server gone mid-transaction makes a checked-out client emit 'error'; without a listener
+    // that is an uncaught exception. The client is then destroyed instead of going back to the pool.
+    let lost: Error | undefined;
+    const onError = (e: Error) => {
+      lost = e;
+    };
+    client.on('error', onError);
     try {
       return await withTransaction(client, fn);
     } catch (err) {
       throw wrapPgError(err);
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(lost);
     }
   }
 
