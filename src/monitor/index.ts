@@ -22,4 +22,5 @@ export { loadRules, parseRules, type Rule, RuleEngine, rulesMarkdown } from './r
 export { planServerLog, type ServerLogPlan } from './server-log-plan.js';
 export { createSink, DeliveryQueue, type Sink, signWebhook, verifyWebhookSignature } from './sinks/index.js';
 export { recommendedLogLinePrefix } from './sources/server-log/index.js';
+export { createTokenRejectionReporter } from './reporters/index.js';
 export { startWatchdog } from './watchdog.js';
