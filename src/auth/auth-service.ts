@@ -372,19 +372,19 @@ export class AuthService {
     status: 'active' | 'disabled',
     reason: string | null = null,
   ): Promise<void> {
-    if (admin) this.requireAdmin(admin);
+    if (admin) await this.requireAdmin(admin);
     await this.store.setUserStatus(userId, status, reason, admin ? admin.userId : null);
   }
 
   /** Admin: end every session of a user. */
   async revokeUserSessions(admin: Principal | null, userId: string): Promise<number> {
-    if (admin) this.requireAdmin(admin);
+    if (admin) await this.requireAdmin(admin);
     return this.store.revokeSessions(userId, { reason: 'revoked_by_admin', actor: admin?.userId ?? null });
   }
 
   /** Admin: the active sessions of a user. */
   async listUserSessions(admin: Principal | null, userId: string): Promise<SessionListRow[]> {
-    if (admin) this.requireAdmin(admin);
+    if (admin) await this.requireAdmin(admin);
     return this.store.listSessions(userId);
   }
 
@@ -405,15 +405,21 @@ export class AuthService {
   }
 
   /** Throws PW308 unless the principal holds the admin role (and, when configured, aal2 → PW307). */
-  assertAdmin(principal: Principal): void {
-    this.requireAdmin(principal);
+  assertAdmin(principal: Principal): Promise<void> {
+    return this.requireAdmin(principal);
   }
 
-  private requireAdmin(principal: Principal): void {
+  private async requireAdmin(principal: Principal): Promise<void> {
     if (!principal.roles.includes(this.options.adminRole)) {
       throw new PgwardenError(ErrorCodes.AUTH_FORBIDDEN, 'this needs the admin role');
     }
     if (this.options.adminRequiresMfa) requireAal2(principal);
+    // A token's roles include those assigned in its tenant; the admin endpoints act across
+    // tenants (they create users with global roles, disable anyone), so the role must be global.
+    const user = await this.store.getUser(principal.userId);
+    if (!user || user.status !== 'active' || !user.roles.includes(this.options.adminRole)) {
+      throw new PgwardenError(ErrorCodes.AUTH_FORBIDDEN, 'this needs the admin role held globally, not in one tenant');
+    }
   }
 
   private checkPassword(password: string, email: string, displayName: string | null): void {

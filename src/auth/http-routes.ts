@@ -136,7 +136,7 @@ export function authRoutes(auth: AuthService, options: AuthRoutesOptions): Route
       const body = await ctx.body();
       if (options.registration === 'admin') {
         const admin = await principal(ctx);
-        auth.assertAdmin(admin);
+        await auth.assertAdmin(admin);
         const r = await auth.register(
           {
             email: body.email,

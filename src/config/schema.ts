@@ -232,6 +232,14 @@ export const configSchema = z
         port: z.coerce.number().int().min(0).max(65535).default(8788),
         /** Serve the dashboard (login through pgwarden's auth, roles security_admin and auditor). */
         dashboard: flag.default(true),
+        /**
+         * A tenant whose role assignments also open the dashboard (`pgwarden rbac grant <user>
+         * security_admin --tenant <it>`); without it only global roles (auth.users.roles) count.
+         */
+        dashboardAdminTenant: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/)
+          .optional(),
         /** URL people reach the dashboard at, put in alerts as a link; default: the server's own. */
         publicUrl: z.string().url().optional(),
         /** Hops of X-Forwarded-For trusted (0: the socket address only; M-14). */

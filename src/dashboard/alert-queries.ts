@@ -2,6 +2,7 @@ import type { AlertSeverity } from '../monitor/alert-signal.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { HttpError } from '../http/index.js';
 import { type DashboardDb, iso, rows } from './db.js';
+import { safeDetails, safeText } from './safe-details.js';
 
 /** Where an alert is in its lifecycle. */
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
@@ -34,7 +35,7 @@ export type EvidenceView =
   /** an id of another source (`log:…`, `audit:…`), listed as it is */
   | { id: string; kind: 'reference' };
 
-/** A row of logs.notification_log. */
+/** A row of logs.notification_log, secrets masked (see safe-details.ts). */
 export interface SecurityEventView {
   id: number;
   occurredAt: string;
@@ -155,8 +156,9 @@ export async function alertDetail(db: DashboardDb, id: number): Promise<AlertDet
     alert: {
       ...toAlert(row),
       dedupeKey: row.dedupe_key as string,
-      groupValues: row.group_values as Record<string, unknown>,
-      details: row.details as Record<string, unknown>,
+      // The monitor redacts these when it records an alert; masked again for rows written otherwise.
+      groupValues: safeDetails(row.group_values),
+      details: safeDetails(row.details),
     },
     evidence: evidenceIds.map((e): EvidenceView => {
       const event = byId.get(e);
@@ -230,10 +232,10 @@ function toEvent(e: Record<string, unknown>): SecurityEventView {
     occurredAt: iso(e.occurred_at as Date) as string,
     type: e.event_type as string,
     severity: e.severity as string,
-    actor: (e.actor as string | null) ?? null,
-    subject: (e.subject as string | null) ?? null,
+    actor: safeText((e.actor as string | null) ?? null),
+    subject: safeText((e.subject as string | null) ?? null),
     tenant: (e.tenant as string | null) ?? null,
     addr: (e.addr as string | null) ?? null,
-    details: e.details as Record<string, unknown>,
+    details: safeDetails(e.details),
   };
 }

@@ -45,3 +45,27 @@ export function sameOrigin(headers: { origin?: string; referer?: string; host?: 
     return false;
   }
 }
+
+/**
+ * The login's guard against login CSRF (a page on another site signing the victim's browser in as
+ * the attacker, whose session the victim then uses). A login has no session and so no CSRF token
+ * yet; instead it must prove it comes from the dashboard's own page or from a program: either an
+ * `Origin` naming this host (every browser sends one on a POST), or, without `Origin`, a
+ * non-empty `X-Requested-With` header, which a page on another site cannot add without a CORS
+ * preflight the dashboard never grants. A `Referer`, when present, must name this host too.
+ *
+ * @example
+ * loginOriginAllowed({ origin: 'https://soc.example', host: 'soc.example' }); // true
+ * loginOriginAllowed({ requestedWith: 'curl', host: 'soc.example' }); // true
+ * loginOriginAllowed({ host: 'soc.example' }); // false: neither
+ */
+export function loginOriginAllowed(headers: {
+  origin?: string;
+  referer?: string;
+  requestedWith?: string;
+  host?: string;
+}): boolean {
+  if (headers.origin !== undefined) return sameOrigin({ origin: headers.origin, host: headers.host });
+  if (headers.requestedWith === undefined || headers.requestedWith.trim() === '') return false;
+  return sameOrigin({ referer: headers.referer, host: headers.host });
+}

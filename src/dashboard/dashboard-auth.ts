@@ -2,6 +2,8 @@ import type { AuthService, TokenSet } from '../auth/index.js';
 import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { HttpError, type HttpResult, type RequestContext, type TokenBucketLimiter } from '../http/index.js';
 import { csrfMatches, sameOrigin } from './csrf.js';
+import { checkLoginOrigin, denied, loginError, noDashboardRole, sessionEnded } from './dashboard-denials.js';
+import type { DashboardRoleReader } from './dashboard-roles.js';
 import {
   type ActiveLogin,
   type CookieSettings,
@@ -11,11 +13,22 @@ import {
   readCookie,
   sessionCookie,
 } from './dashboard-session.js';
+import { loginLimitKey } from './login-limit-key.js';
 
 /** What {@link DashboardAuth} needs, passed in. */
 export interface DashboardAuthOptions {
   auth: AuthService;
+  /** Signed-in sessions. */
   store: DashboardSessionStore;
+  /** Logins waiting for their second factor: a store of their own, so they never push out a signed-in session. */
+  pending: DashboardSessionStore;
+  /** The user's dashboard role as the database says now (global roles, or the admin tenant's). */
+  roleOf: DashboardRoleReader;
+  /**
+   * How long a read request may go on the role read before (ms, 0-5000). Acknowledge and resolve
+   * always read it afresh.
+   */
+  roleCacheMs: number;
   cookie: CookieSettings;
   clock: () => number;
   sessionTtlMs: number;
@@ -40,34 +53,19 @@ export interface DashboardCaller {
   actor: string;
 }
 
-const denied = (status: 400 | 401 | 403, message: string, hint?: string): HttpError =>
-  new HttpError(ErrorCodes.MONITOR_DASHBOARD_DENIED, message, hint === undefined ? { status } : { status, hint });
-
-const badCredentials = () => denied(401, 'invalid e-mail or password', 'check both and try again');
-const sessionEnded = () => denied(401, 'the session has ended; log in again');
 /** Refresh this long before the access token expires, so a request never carries a dying token. */
 const refreshMarginMs = 30_000;
 const mfaWaitMs = 5 * 60_000;
 
 /**
- * The role that opens the dashboard, security_admin first; undefined when the user has neither.
- *
- * @example
- * dashboardRole(['auditor', 'billing']); // 'auditor'
- */
-export function dashboardRole(roles: readonly string[]): DashboardRole | undefined {
-  if (roles.includes('security_admin')) return 'security_admin';
-  if (roles.includes('auditor')) return 'auditor';
-  return undefined;
-}
-
-/**
  * Login, second factor, logout and the per-request check of the dashboard, over pgwarden's own
  * AuthService. Every API request re-validates the access token with `AuthService.authenticate`,
- * so a logout or a revocation anywhere ends dashboard access at the next request.
+ * so a logout or a revocation anywhere ends dashboard access at the next request, and re-reads
+ * the user's dashboard role from the database (not from the token, whose roles are per tenant and
+ * as of its issue), so a role taken away counts within `roleCacheMs`, and at once for actions.
  *
  * @example
- * const guard = new DashboardAuth({ auth, store, cookie, clock: Date.now, sessionTtlMs, loginLimiter, recordDenial });
+ * const guard = new DashboardAuth({ auth, store, pending, roleOf, roleCacheMs: 2000, cookie, clock: Date.now, sessionTtlMs, loginLimiter, recordDenial });
  * router.add('POST', '/api/login', (ctx) => guard.login(ctx));
  */
 export class DashboardAuth {
@@ -80,7 +78,7 @@ export class DashboardAuth {
   /** `POST /api/login` {email, password}: a session, or a wait for the second factor. */
   async login(ctx: RequestContext): Promise<HttpResult> {
     this.#limit(ctx);
-    this.#checkOrigin(ctx);
+    checkLoginOrigin(ctx);
     const body = await ctx.body();
     let result;
     try {
@@ -90,8 +88,16 @@ export class DashboardAuth {
     }
     this.#forget(ctx);
     if (result.kind === 'mfa_required') {
+      // The password was right but nobody is signed in yet: only someone who could use the
+      // dashboard gets a place to wait for the second factor.
+      if (!(await this.#o.roleOf({ email: String(body.email) }))) {
+        await this.#o
+          .recordDenial({ reason: 'no_dashboard_role', addr: ctx.clientAddress }, null)
+          .catch(() => undefined);
+        throw noDashboardRole();
+      }
       const ttl = Math.max(1_000, Math.min(mfaWaitMs, result.expiresAt.getTime() - this.#o.clock()));
-      const session = this.#o.store.create({ kind: 'mfa', mfaToken: result.mfaToken }, ttl);
+      const session = this.#o.pending.create({ kind: 'mfa', mfaToken: result.mfaToken }, ttl);
       return this.#withCookie(session, ttl, { mfaRequired: true, csrfToken: session.csrfToken });
     }
     return this.#open(ctx, result);
@@ -114,7 +120,7 @@ export class DashboardAuth {
     } catch (err) {
       throw loginError(err);
     }
-    this.#o.store.delete(session.id);
+    this.#o.pending.delete(session.id);
     return this.#open(ctx, tokens);
   }
 
@@ -123,7 +129,7 @@ export class DashboardAuth {
     const session = this.#current(ctx);
     if (session) {
       this.#checkCsrf(session, ctx);
-      this.#o.store.delete(session.id);
+      this.#drop(session);
       if (session.state.kind === 'active') {
         try {
           await this.#refreshIfDue(session, session.state, ctx);
@@ -151,15 +157,18 @@ export class DashboardAuth {
         body: { authenticated: true, user: userView(caller.login), csrfToken: caller.session.csrfToken },
       };
     } catch (err) {
-      if (err instanceof HttpError && err.status === 401) return { status: 200, body: { authenticated: false } };
+      // 403 here can only mean the role is gone: the session was dropped with it.
+      if (err instanceof HttpError && (err.status === 401 || err.status === 403))
+        return { status: 200, body: { authenticated: false } };
       throw err;
     }
   }
 
   /**
    * Checks a request: a live session (401), for POSTs the same origin and the CSRF token (403),
-   * the access token still accepted by the AuthService (401), a dashboard role (403), and for
-   * `act` the security_admin role (403).
+   * the access token still accepted by the AuthService (401), a dashboard role in the database
+   * (403; read afresh when older than `roleCacheMs`, and always for `act`), and for `act` the
+   * security_admin role (403).
    */
   async require(ctx: RequestContext, need: { write: boolean; act: boolean }): Promise<DashboardCaller> {
     const session = this.#current(ctx);
@@ -168,20 +177,34 @@ export class DashboardAuth {
     const login = session.state;
     if (need.write) this.#checkCsrf(session, ctx);
     await this.#refreshIfDue(session, login, ctx);
-    let roles: string[];
+    let principal;
     try {
-      roles = (await this.#o.auth.authenticate(login.accessToken)).roles;
+      principal = await this.#o.auth.authenticate(login.accessToken);
     } catch (err) {
       if (!(err instanceof PgwardenError) || err.code !== ErrorCodes.AUTH_ACCESS_TOKEN_INVALID) throw err;
       this.#o.store.delete(session.id);
       throw sessionEnded();
     }
-    const role = dashboardRole(roles);
-    if (!role) {
-      this.#o.store.delete(session.id);
-      throw denied(403, 'this account may no longer use the dashboard', 'ask for the security_admin or auditor role');
+    const now = this.#o.clock();
+    if (need.act || now - login.roleCheckedAt >= this.#o.roleCacheMs || now < login.roleCheckedAt) {
+      const role = await this.#o.roleOf({ userId: login.userId });
+      if (!role) {
+        // Its tokens go with it: nothing here would ever refresh or end that session again.
+        this.#o.store.delete(session.id);
+        await this.#o.auth.logout(principal, meta(ctx)).catch(() => undefined);
+        await this.#o
+          .recordDenial({ reason: 'role_removed', addr: ctx.clientAddress }, login.userId)
+          .catch(() => undefined);
+        throw denied(
+          403,
+          'this account may no longer use the dashboard',
+          'ask for the security_admin or auditor role as a global role (or in the dashboard admin tenant)',
+        );
+      }
+      login.role = role;
+      login.roleCheckedAt = now;
     }
-    login.role = role;
+    const role = login.role;
     if (need.act && role !== 'security_admin')
       throw denied(403, 'only a security_admin may acknowledge or resolve alerts');
     return { session, login, actor: login.email.length <= 200 ? login.email : login.userId };
@@ -190,13 +213,14 @@ export class DashboardAuth {
   async #open(ctx: RequestContext, tokens: TokenSet): Promise<HttpResult> {
     const { auth, clock } = this.#o;
     const principal = await auth.authenticate(tokens.accessToken);
-    const role = dashboardRole(principal.roles);
+    // Not principal.roles: those include the roles of the session's tenant (see dashboard-roles.ts).
+    const role = await this.#o.roleOf({ userId: principal.userId });
     if (!role) {
       await auth.logout(principal, meta(ctx)).catch(() => undefined);
       await this.#o
         .recordDenial({ reason: 'no_dashboard_role', addr: ctx.clientAddress }, principal.userId)
         .catch(() => undefined);
-      throw denied(403, 'this account may not use the dashboard', 'ask for the security_admin or auditor role');
+      throw noDashboardRole();
     }
     const email = (await auth.store.getUser(principal.userId))?.email ?? principal.userId;
     const ttl = Math.max(1_000, Math.min(this.#o.sessionTtlMs, tokens.sessionExpiresAt.getTime() - clock()));
@@ -209,6 +233,7 @@ export class DashboardAuth {
         userId: principal.userId,
         email,
         role,
+        roleCheckedAt: clock(),
       },
       ttl,
     );
@@ -240,13 +265,18 @@ export class DashboardAuth {
   }
 
   #current(ctx: RequestContext): DashboardSession | undefined {
-    return this.#o.store.get(readCookie(ctx.header('cookie'), this.#o.cookie.name));
+    const id = readCookie(ctx.header('cookie'), this.#o.cookie.name);
+    return this.#o.store.get(id) ?? this.#o.pending.get(id);
+  }
+
+  #drop(session: DashboardSession): void {
+    (session.state.kind === 'mfa' ? this.#o.pending : this.#o.store).delete(session.id);
   }
 
   /** A new login replaces the browser's previous dashboard session. */
   #forget(ctx: RequestContext): void {
     const old = this.#current(ctx);
-    if (old) this.#o.store.delete(old.id);
+    if (old) this.#drop(old);
   }
 
   #checkCsrf(session: DashboardSession, ctx: RequestContext): void {
@@ -264,7 +294,8 @@ export class DashboardAuth {
   }
 
   #limit(ctx: RequestContext): void {
-    const verdict = this.#o.loginLimiter.take(ctx.clientAddress);
+    // By /64 for IPv6: one client usually holds a whole /64 (see login-limit-key.ts).
+    const verdict = this.#o.loginLimiter.take(loginLimitKey(ctx.clientAddress));
     if (!verdict.allowed)
       throw new HttpError(ErrorCodes.HTTP_RATE_LIMITED, 'too many login attempts; retry later', {
         retryAfterSeconds: verdict.retryAfterSeconds,
@@ -284,22 +315,3 @@ const meta = (ctx: RequestContext) => ({
   source: ctx.clientAddress,
   userAgent: ctx.header('user-agent')?.slice(0, 512) ?? null,
 });
-
-/** Login failures as the dashboard answers them: one generic 401 for every credential problem. */
-function loginError(err: unknown): unknown {
-  if (!(err instanceof PgwardenError)) return err;
-  switch (err.code) {
-    case ErrorCodes.AUTH_INVALID_CREDENTIALS:
-      return badCredentials();
-    case ErrorCodes.AUTH_MFA_INVALID:
-      return denied(401, 'the code is not valid', 'enter the current code of your authenticator, or a recovery code');
-    case ErrorCodes.AUTH_INVALID_INPUT:
-      return denied(400, err.message);
-    case ErrorCodes.AUTH_BUSY:
-      return new HttpError(ErrorCodes.HTTP_UNAVAILABLE, 'the login service is busy; retry in a moment', {
-        retryAfterSeconds: 1,
-      });
-    default:
-      return err;
-  }
-}

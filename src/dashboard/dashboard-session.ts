@@ -19,6 +19,8 @@ export interface ActiveLogin {
   userId: string;
   email: string;
   role: DashboardRole;
+  /** When `role` was last read from the database (the dashboard clock, ms). */
+  roleCheckedAt: number;
 }
 
 /** One dashboard session, keyed by the random id its cookie holds. */
@@ -37,7 +39,9 @@ export interface DashboardSessionStoreOptions {
   clock: () => number;
   /**
    * Sessions kept at most; past it the oldest is forgotten, so memory stays bounded. Its
-   * AuthService session then simply runs out (its refresh token is gone with it).
+   * AuthService session then simply runs out (its refresh token is gone with it). The dashboard
+   * keeps logins waiting for a second factor in a store of their own, so a flood of half-done
+   * logins can only push out other half-done logins, never a signed-in analyst.
    */
   maxSessions: number;
 }

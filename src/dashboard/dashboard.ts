@@ -7,6 +7,7 @@ import { ErrorCodes, PgwardenError } from '../errors/index.js';
 import { type Router, TokenBucketLimiter, type TokenBucketLimiterOptions } from '../http/index.js';
 import { DashboardAssets } from './dashboard-assets.js';
 import { DashboardAuth } from './dashboard-auth.js';
+import { dashboardRoleReader } from './dashboard-roles.js';
 import { mountDashboardRoutes } from './dashboard-routes.js';
 import { cookieName, DashboardSessionStore } from './dashboard-session.js';
 import { type DashboardDb, rows } from './db.js';
@@ -16,8 +17,9 @@ import type { DashboardLiveStats } from './overview-queries.js';
 export interface DashboardOptions {
   /**
    * The database: a `pg.Pool` (shared, left open) or connection settings (a small pool is made and
-   * closed by `close()`). The login needs SELECT on monitor.* and logs.notification_log and EXECUTE
-   * on monitor.set_alert_status: a member of `<prefix>security_admin`.
+   * closed by `close()`). The login needs SELECT on monitor.*, logs.notification_log and
+   * auth.users (id, email, roles, status), and EXECUTE on monitor.set_alert_status and (with
+   * `adminTenant`) auth.rbac_assignments: a member of `<prefix>security_admin`.
    */
   connection: DashboardDb | ConnectionConfig;
   /** pgwarden's identity service: logins, token checks, logout. */
@@ -32,10 +34,31 @@ export interface DashboardOptions {
   sessionTtlSeconds?: number;
   /** Where the dashboard lives (default `/`): the page at it, the API under `<basePath>api/`. */
   basePath?: string;
-  /** Login attempts per client address (default 10 at once, then one every 6 s). */
+  /**
+   * Login attempts per client (default 10 at once, then one every 6 s): per IPv4 address, per
+   * /64 for IPv6.
+   */
   loginRateLimit?: TokenBucketLimiterOptions;
-  /** Dashboard sessions held at most (default 1000); the oldest goes first. */
+  /** Signed-in dashboard sessions held at most (default 1000); the oldest goes first. */
   maxSessions?: number;
+  /**
+   * Logins waiting for their second factor held at most (default 100), apart from the signed-in
+   * sessions; past it the oldest waiting login is forgotten (its user logs in again).
+   */
+  maxPendingLogins?: number;
+  /**
+   * The tenant whose role assignments also open the dashboard (`pgwarden rbac grant <user>
+   * security_admin <adminTenant>`). Without it only global roles (auth.users.roles) count: the
+   * roles `security_admin` and `auditor` given in any other tenant are that tenant's business and
+   * never open the cluster-wide dashboard.
+   */
+  adminTenant?: string;
+  /**
+   * How long a read request may rely on the last database read of the user's role, per session
+   * (ms, 0-5000, default 2000). A role taken away stops reads within this time; acknowledge and
+   * resolve always read it afresh.
+   */
+  roleCacheMs?: number;
   /**
    * How acknowledge and resolve are applied: the monitor passes its AlertStore's, which also
    * queues the lifecycle deliveries for PagerDuty and webhooks. Default: monitor.set_alert_status().
@@ -59,9 +82,11 @@ export interface Dashboard {
 /**
  * The SOC dashboard: a single page (no framework, no build step, strict CSP) and its JSON API,
  * served by the monitor's HTTP service. Logins go through pgwarden's own AuthService and need the
- * application role `security_admin` (read, acknowledge, resolve) or `auditor` (read only); the
- * browser holds an HttpOnly SameSite=Strict cookie with a random session id, the tokens stay on
- * the server, and every POST carries the session's CSRF token.
+ * application role `security_admin` (read, acknowledge, resolve) or `auditor` (read only) as a
+ * global role, or assigned in `adminTenant` when one is set; it is read from the database on
+ * every request. The browser holds an HttpOnly SameSite=Strict cookie with a random session id,
+ * the tokens stay on the server, every POST after the login carries the session's CSRF token,
+ * and the login itself needs a same-host Origin or an X-Requested-With header.
  *
  * @example
  * const dashboard = createDashboard({ connection: pool, auth, secureCookies: true, liveStats: () => monitor.liveStats() });
@@ -84,9 +109,23 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     throw new PgwardenError(ErrorCodes.CONFIG_INVALID, 'the dashboard session lifetime must be 60 s to 7 days', {
       hint: 'set sessionTtlSeconds to a whole number of seconds in that range',
     });
+  for (const [name, value] of [
+    ['maxSessions', options.maxSessions],
+    ['maxPendingLogins', options.maxPendingLogins],
+  ] as const)
+    if (value !== undefined && (!Number.isInteger(value) || value < 1))
+      throw new PgwardenError(ErrorCodes.CONFIG_INVALID, `the dashboard's ${name} must be a whole number above 0`);
+  const roleCacheMs = options.roleCacheMs ?? 2000;
+  if (!Number.isInteger(roleCacheMs) || roleCacheMs < 0 || roleCacheMs > 5000)
+    throw new PgwardenError(ErrorCodes.CONFIG_INVALID, 'the dashboard role cache must be 0 to 5000 ms', {
+      hint: 'set roleCacheMs to a whole number of milliseconds in that range',
+    });
   const guard = new DashboardAuth({
     auth: options.auth,
     store: new DashboardSessionStore({ clock, maxSessions: options.maxSessions ?? 1000 }),
+    pending: new DashboardSessionStore({ clock, maxSessions: options.maxPendingLogins ?? 100 }),
+    roleOf: dashboardRoleReader(db, options.adminTenant === undefined ? {} : { adminTenant: options.adminTenant }),
+    roleCacheMs,
     cookie: { name: cookieName(options.secureCookies, basePath), path: basePath, secure: options.secureCookies },
     clock,
     sessionTtlMs: ttlSeconds * 1000,

@@ -9,7 +9,8 @@
  */
 export { type Dashboard, type DashboardOptions, createDashboard } from './dashboard.js';
 export { dashboardCsp } from './dashboard-assets.js';
-export { type DashboardUser, dashboardRole } from './dashboard-auth.js';
+export type { DashboardUser } from './dashboard-auth.js';
+export { dashboardRole } from './dashboard-roles.js';
 export type { DashboardRole } from './dashboard-session.js';
 export type { AlertDetail, AlertStatus, AlertView, EvidenceView, SecurityEventView } from './alert-queries.js';
 export type { DashboardLiveStats, Overview, ScanPoint } from './overview-queries.js';

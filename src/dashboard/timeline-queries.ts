@@ -1,4 +1,5 @@
 import { type DashboardDb, iso, rows } from './db.js';
+import { safeText } from './safe-details.js';
 
 /** A principal's learned risk, with the reasons the analytics gave. */
 export interface RiskUserView {
@@ -133,8 +134,8 @@ function toItem(r: Record<string, unknown>): TimelineItem {
     time,
     type: r.type as string,
     severity: r.severity as string,
-    actor: (r.actor as string | null) ?? null,
-    subject: (r.subject as string | null) ?? null,
+    actor: safeText((r.actor as string | null) ?? null),
+    subject: safeText((r.subject as string | null) ?? null),
     addr: (r.addr as string | null) ?? null,
   };
 }

@@ -86,10 +86,10 @@ export async function monitorTour(
       await section('Monitor: started on the demo database', async (s) => {
         // Made before the monitor starts, which reads only what happens from then on: the
         // dashboard's user, a 100,000-row table behind RLS, and mallory, a reporting login.
-        await auth.register({ email: SOC, password: socPassword, tenant: 'acme' });
+        // The dashboard role must be global: granted in one tenant it would not count.
+        await auth.register({ email: SOC, password: socPassword, tenant: 'acme', roles: ['security_admin'] });
         const rbac = new RbacAdmin(pool, { actor: 'pgwarden-demo' });
         await rbac.defineRole('security_admin', ['monitor.read', 'monitor.act'], { description: 'works alerts' });
-        await rbac.grant(SOC, 'security_admin', 'acme');
         statements = await preparePgStatStatements(pool);
         if (statements) expected.push('pg-mass-read');
         await q(`drop role if exists ${MALLORY}`);
@@ -362,6 +362,8 @@ function dashboardBrowser() {
     const res = await fetch(new URL(path, base), {
       method,
       headers: {
+        // A program signing in says so (browsers send Origin instead): the login CSRF check.
+        'X-Requested-With': 'pgwarden-demo',
         ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
         ...(cookie ? { Cookie: cookie } : {}),
         ...(token ? { 'X-CSRF-Token': token } : {}),

@@ -105,6 +105,7 @@ export async function startMonitorServer(options: StartMonitorServerOptions): Pr
           },
         }),
         changeStatus: (id, status, actor, note) => running.alerts.setStatus(id, status, actor, note ?? undefined),
+        ...(m.dashboardAdminTenant ? { adminTenant: m.dashboardAdminTenant } : {}),
         ...(options.clock ? { clock: options.clock } : {}),
       });
       dashboard.mount(router);

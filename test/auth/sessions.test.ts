@@ -219,4 +219,14 @@ describe('sessions and refresh tokens', () => {
       code: ErrorCodes.AUTH_INSUFFICIENT_AAL,
     });
   });
+
+  it('refuses admin endpoints to a token whose admin role is not held globally (a tenant grant or a forged claim) [S-10]', async () => {
+    const user = await session();
+    const me = await f.auth.authenticate(user.accessToken);
+    // Roles assigned in one tenant reach that tenant's tokens; the admin endpoints act across
+    // tenants, so they check the user's global roles in the database as well.
+    await expect(
+      f.auth.revokeUserSessions({ ...me, roles: ['admin'], aal: 'aal2' }, user.userId),
+    ).rejects.toMatchObject({ code: ErrorCodes.AUTH_FORBIDDEN, message: expect.stringMatching(/globally/) });
+  });
 });

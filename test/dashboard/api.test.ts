@@ -27,7 +27,7 @@ describe('dashboard login', () => {
     const u = await d.user('security_admin');
     const res = await fetch(new URL('api/login', d.url), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Origin: new URL(d.url).origin },
       body: JSON.stringify({ email: u.email, password: u.password }),
     });
     expect(res.status).toBe(200);
@@ -102,7 +102,7 @@ describe('dashboard login', () => {
   it('refuses a login body that is not JSON, and a missing field, without a session', async () => {
     const res = await fetch(new URL('api/login', d.url), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: new URL(d.url).origin },
       body: 'email=a%40b.c&password=x',
     });
     expect(res.status).toBe(415);
@@ -146,7 +146,7 @@ describe('dashboard login', () => {
       for (let i = 0; i < 3; i += 1) expect((await c.login('x@example.test', 'wrong password 1')).status).toBe(401);
       const limited = await fetch(new URL('api/login', server.url), {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { 'Content-Type': 'application/json', Origin: new URL(server.url).origin },
         body: JSON.stringify({ email: 'x@example.test', password: 'wrong password 1' }),
       });
       expect(limited.status).toBe(429);

@@ -100,7 +100,7 @@ describe('a base path', () => {
       const c = new DashboardClient(`${server.url}/soc/`);
       const res = await fetch(new URL('/soc/api/login', server.url), {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' },
         body: JSON.stringify({ email: u.email, password: u.password }),
       });
       expect(res.status).toBe(200);

@@ -265,3 +265,54 @@ describe('GET /api/timeline', () => {
       expect((await c.get(`api/timeline?${q}`)).status, q).toBe(400);
   });
 });
+
+describe('secrets written into security events', () => {
+  // A JWT-shaped value (header {"alg":"HS256"}) and credentials a careless writer logged.
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJlLXZhbHVlLWhlcmU';
+  const secrets = ['hunter2-Secret!', 'tok_4f9a1c77e2', 'rt-nested-secret-value', jwt];
+
+  async function leakyEvent(): Promise<number> {
+    const details = {
+      reason: 'password',
+      password: secrets[0],
+      token: secrets[1],
+      session: { refreshToken: secrets[2], started: '2025-01-31T12:00:00Z' },
+      note: `replayed ${jwt}`,
+    };
+    const [row] = await d.f.sql<{ id: string }>(
+      `select logs.log_event('app.debug_dump', 'warning', 'mallory@example.test', $1, 'acme', $2::jsonb) as id`,
+      [jwt, JSON.stringify(details)],
+    );
+    return Number(row!.id);
+  }
+
+  it("masks secret keys and JWT-looking values in an alert's evidence", async () => {
+    const ev = await leakyEvent();
+    const id = await d.alert({ evidence: [`sec:${ev}`] });
+    const before = c.bodies.length;
+    const r = await c.get(`api/alerts/${id}`);
+    expect(r.status).toBe(200);
+    const [evidence] = r.body.evidence as Array<{ event: Record<string, unknown> }>;
+    expect(evidence!.event.details).toEqual({
+      reason: 'password',
+      password: '***',
+      token: '***',
+      session: { refreshToken: '***', started: '2025-01-31T12:00:00Z' },
+      note: 'replayed [redacted JWT]',
+    });
+    expect(evidence!.event.subject).toBe('[redacted JWT]');
+    expect(evidence!.event.actor).toBe('mallory@example.test');
+    const text = c.bodies.slice(before).join('\n');
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
+
+  it('masks JWT-looking values in the timeline', async () => {
+    const ev = await leakyEvent();
+    const before = c.bodies.length;
+    const r = await c.get('api/timeline?limit=500');
+    const item = (r.body.items as Array<Record<string, unknown>>).find((i) => i.id === `sec:${ev}`);
+    expect(item).toMatchObject({ kind: 'event', type: 'app.debug_dump', subject: '[redacted JWT]' });
+    const text = c.bodies.slice(before).join('\n');
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
+});

@@ -10,8 +10,19 @@ export interface DashboardFixture {
   f: AuthFixture;
   url: string;
   dashboard: Dashboard;
-  /** A registered user holding `role` in tenant acme (none: a plain user). */
-  user(role: 'security_admin' | 'auditor' | null): Promise<{ email: string; password: string; userId: string }>;
+  /**
+   * A registered user (home tenant acme) holding `role` as a global role (auth.users.roles), the
+   * way the dashboard needs it, or, with `{ tenant }`, assigned only in that tenant (rbac grant).
+   * `null`: a plain user.
+   */
+  user(
+    role: 'security_admin' | 'auditor' | null,
+    where?: 'global' | { tenant: string },
+  ): Promise<{ email: string; password: string; userId: string }>;
+  /** Takes a global role away (there is no SQL function or CLI for global roles: an UPDATE as owner). */
+  dropGlobalRole(userId: string, role: string): Promise<void>;
+  /** The RBAC administration on the test database. */
+  rbac: RbacAdmin;
   /** Inserts an alert straight into monitor.alerts; resolves to its id. */
   alert(fields?: Partial<SeedAlert>): Promise<number>;
   /** Another dashboard server on the same database (its own sessions and limits). */
@@ -38,6 +49,12 @@ interface ServerOptions {
   basePath?: string;
   clock?: () => number;
   secureCookies?: boolean;
+  adminTenant?: string;
+  roleCacheMs?: number;
+  maxSessions?: number;
+  maxPendingLogins?: number;
+  /** Hops of X-Forwarded-For the HTTP service believes (tests that log in from many addresses). */
+  trustProxy?: number;
 }
 
 let seq = 0;
@@ -50,7 +67,7 @@ export async function dashboardFixture(options: ServerOptions = {}): Promise<Das
   await rbac.defineRole('auditor', ['monitor.read'], { description: 'reads alerts' });
   const servers: Array<{ close(): Promise<void> }> = [];
 
-  async function start(o: ServerOptions) {
+  async function start({ trustProxy, ...o }: ServerOptions) {
     // Every test logs in from 127.0.0.1: a roomy limit unless a test sets its own.
     const dashboard = createDashboard({
       connection: f.pool,
@@ -67,6 +84,7 @@ export async function dashboardFixture(options: ServerOptions = {}): Promise<Das
       metrics: new MetricsRegistry(),
       ready: async () => true,
       shutdownTimeoutMs: 1_000,
+      ...(trustProxy === undefined ? {} : { trustProxy }),
     });
     dashboard.attach(service.server);
     const { url } = await service.listen();
@@ -87,12 +105,17 @@ export async function dashboardFixture(options: ServerOptions = {}): Promise<Das
     f,
     url: main.url,
     dashboard: main.dashboard,
-    user: async (role) => {
+    user: async (role, where = 'global') => {
       const email = uniqueEmail(role ?? 'plain');
-      const r = await f.auth.register({ email, password: goodPassword, tenant: 'acme' });
-      if (role) await rbac.grant(email, role, 'acme');
+      const global = role !== null && where === 'global';
+      const r = await f.auth.register({ email, password: goodPassword, tenant: 'acme', roles: global ? [role] : [] });
+      if (role && where !== 'global') await rbac.grant(email, role, where.tenant);
       return { email, password: goodPassword, userId: r.userId as string };
     },
+    dropGlobalRole: async (userId, role) => {
+      await f.sql('update auth.users set roles = pg_catalog.array_remove(roles, $2) where id = $1', [userId, role]);
+    },
+    rbac,
     alert: async (fields = {}) => {
       seq += 1;
       const a: SeedAlert = {
@@ -143,27 +166,42 @@ export class DashboardClient {
 
   constructor(readonly base: string) {}
 
-  async login(email: string, password: string): Promise<{ status: number; body: Record<string, unknown> }> {
-    const r = await this.post('api/login', { email, password });
+  async login(
+    email: string,
+    password: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const r = await this.post('api/login', { email, password }, { headers });
     if (r.status === 200) this.csrf = r.body.csrfToken as string;
     return r;
   }
 
-  async get(path: string): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-    const res = await fetch(new URL(path, this.base), { headers: this.cookie ? { Cookie: this.cookie } : {} });
+  async get(
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+    const res = await fetch(new URL(path, this.base), {
+      headers: { ...(this.cookie ? { Cookie: this.cookie } : {}), ...headers },
+    });
     return this.#read(res);
   }
 
+  /**
+   * A POST as the page makes it: with the page's `Origin` (browsers send one on every POST; Node's
+   * fetch does not), unless `origin` says otherwise (`null`: none).
+   */
   async post(
     path: string,
     body: unknown = {},
-    options: { csrf?: string | null; headers?: Record<string, string> } = {},
+    options: { csrf?: string | null; origin?: string | null; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
     const csrf = options.csrf === undefined ? this.csrf : options.csrf;
+    const origin = options.origin === undefined ? new URL(this.base).origin : options.origin;
     const res = await fetch(new URL(path, this.base), {
       method: 'POST',
       headers: {
         'Content-Type': 'application/json',
+        ...(origin ? { Origin: origin } : {}),
         ...(this.cookie ? { Cookie: this.cookie } : {}),
         ...(csrf ? { 'X-CSRF-Token': csrf } : {}),
         ...options.headers,
