@@ -214,7 +214,9 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
   const sourceStatus: Record<string, string> = {};
   const onState = (state: SourceStateEvent) => {
     const up = state.kind === 'connected' || state.kind === 'reconnected' || state.kind === 'available';
-    sourceStatus[state.source] = state.kind;
+    // Gap and handler notices are not a connection state.
+    if (['connected', 'reconnected', 'disconnected', 'unavailable', 'available'].includes(state.kind))
+      sourceStatus[state.source] = state.kind;
     if (state.kind === 'disconnected' || state.kind === 'handler-failed')
       metrics.sourceErrors.inc({ source: state.source });
     if (up || state.kind === 'disconnected' || state.kind === 'unavailable')

@@ -31,7 +31,20 @@ export interface SmtpMail {
 interface Reply {
   code: number;
   lines: string[];
+  /** Bytes it took on the wire, counted against the unread-input cap. */
+  bytes: number;
 }
+
+// RFC 5321 §4.5.3.1.5 bounds a reply line to 512 octets; a real EHLO answer is a few dozen
+// lines. These bounds are generous, and what a hostile server sends beyond them is refused
+// instead of buffered, joined and scanned (a 256 KiB reply used to block the event loop for seconds).
+const MAX_REPLY_LINES = 100;
+const MAX_UNREAD_BYTES = 8 * 1024;
+// What of a server's text is kept for an error message, redacted after slicing.
+const QUOTE_BYTES = 2 * 1024;
+
+/** Redacts the start of a server-supplied text for an error message (bounded work whatever its size). */
+const quote = (text: string) => redactText(text.slice(0, QUOTE_BYTES)).slice(0, 200);
 
 /**
  * A line-oriented SMTP conversation over one socket. Replies are parsed as they arrive
@@ -41,6 +54,9 @@ class Conversation {
   #socket: Socket | undefined;
   #buffer = '';
   #lines: string[] = [];
+  /** Bytes of the reply in progress, and of the complete replies nobody read yet. */
+  #replyBytes = 0;
+  #queuedBytes = 0;
   readonly #replies: Reply[] = [];
   #waiter: ((r: Reply | Error) => void) | undefined;
   #failure: Error | undefined;
@@ -73,6 +89,8 @@ class Conversation {
   }
 
   #receive(text: string): void {
+    // After a failure nothing more is parsed: the conversation is over.
+    if (this.#failure) return;
     this.#buffer += text;
     let at: number;
     while ((at = this.#buffer.indexOf('\n')) >= 0) {
@@ -81,19 +99,40 @@ class Conversation {
       const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
       if (!m) return this.#fail(new Error('the server sent a malformed reply'));
       this.#lines.push(m[3]!);
+      this.#replyBytes += at + 1;
+      if (this.#lines.length > MAX_REPLY_LINES || this.#unread > MAX_UNREAD_BYTES) return this.#overlong();
       if (m[2] !== '-') {
-        this.#deliver({ code: Number(m[1]), lines: this.#lines });
+        this.#deliver({ code: Number(m[1]), lines: this.#lines, bytes: this.#replyBytes });
         this.#lines = [];
+        this.#replyBytes = 0;
       }
     }
     if (this.#buffer.length > 4096) this.#fail(new Error('the server sent an overlong reply line'));
+    else if (this.#unread + this.#buffer.length > MAX_UNREAD_BYTES) this.#overlong();
+  }
+
+  get #unread(): number {
+    return this.#replyBytes + this.#queuedBytes;
+  }
+
+  /** Refuses a flood: the socket is dropped so nothing more is received. */
+  #overlong(): void {
+    this.#fail(
+      new Error(
+        `the server sent an overlong reply (more than ${MAX_REPLY_LINES} lines or ${MAX_UNREAD_BYTES / 1024} KiB unread)`,
+      ),
+    );
+    this.#socket?.destroy();
   }
 
   #deliver(reply: Reply): void {
     const waiter = this.#waiter;
     this.#waiter = undefined;
     if (waiter) waiter(reply);
-    else this.#replies.push(reply);
+    else {
+      this.#queuedBytes += reply.bytes;
+      this.#replies.push(reply);
+    }
   }
 
   #fail(err: Error): void {
@@ -105,7 +144,10 @@ class Conversation {
 
   read(what: string): Promise<Reply> {
     const queued = this.#replies.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) {
+      this.#queuedBytes -= queued.bytes;
+      return Promise.resolve(queued);
+    }
     if (this.#failure) return Promise.reject(this.#networkError(what, this.#failure));
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -129,7 +171,7 @@ class Conversation {
 
   expect(reply: Reply, expect: readonly number[], what: string): Reply {
     if (expect.includes(reply.code)) return reply;
-    const text = redactText(reply.lines.join(' ')).slice(0, 200);
+    const text = quote(reply.lines.join(' '));
     // RFC 5321 §4.2.1: 5yz is a permanent failure, 4yz transient.
     throw new SinkFailedError(this.o.sink, `${this.where} refused ${what}: ${reply.code} ${text}`, {
       permanent: reply.code >= 500 && reply.code < 600,
@@ -147,7 +189,7 @@ class Conversation {
 
   #networkError(what: string, err: Error): SinkFailedError {
     const code = (err as { code?: string }).code;
-    const reason = code ?? redactText(err.message).slice(0, 200);
+    const reason = code ?? quote(err.message);
     return new SinkFailedError(this.o.sink, `${this.where} failed during ${what} (${reason})`, { cause: err });
   }
 
@@ -165,7 +207,7 @@ function connectSocket(o: SmtpConnectionOptions, conv: Conversation): Promise<So
   return new Promise<Socket>((resolve, reject) => {
     const fail = (err: Error) => {
       socket.destroy();
-      const code = (err as { code?: string }).code ?? redactText(err.message).slice(0, 200);
+      const code = (err as { code?: string }).code ?? quote(err.message);
       reject(new SinkFailedError(o.sink, `${conv.where} could not connect (${code})`, { cause: err }));
     };
     const socket: Socket =

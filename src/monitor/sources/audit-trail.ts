@@ -5,8 +5,9 @@
  *
  * It polls by id: the audit write path is on every audited statement and must stay cheap, so no
  * trigger or NOTIFY was added there. Ids that commit out of order are handled as for the security
- * events ({@link IdCursor}); note that a writing transaction running longer than the gap window
- * (`gaps.maxAgeMs`, 10 minutes by default) has its early rows given up (reported as gap-expired).
+ * events ({@link IdCursor}): rows of a writing transaction running longer than the gap window
+ * (`gaps.maxAgeMs`, 10 minutes by default) are re-read on the slow schedule and delivered late
+ * with `monitor.events_late`; past the slow window they are given up with `monitor.events_skipped`.
  * When the audit module is not installed the source reports 'unavailable' and checks again on
  * each poll.
  */
@@ -192,7 +193,7 @@ export class AuditTrailSource {
     if (!available) return;
     for (;;) {
       const pass = await this.#reader.read(client);
-      const events = aggregateAuditRows(pass.rows);
+      const events = [...pass.monitorEvents, ...aggregateAuditRows(pass.rows)];
       if (events.length > 0) {
         try {
           await this.#o.onEvents(events);

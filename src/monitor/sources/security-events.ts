@@ -7,7 +7,9 @@
  * by id: a row committed in between is either read by the catch-up or announced afterwards. A
  * poll every `pollIntervalMs` is the safety net, and a ping every `keepAliveMs` (with a deadline)
  * notices a connection that died silently. Ids that commit out of order are handled by
- * {@link IdCursor}. The position is saved after `onEvents` resolves, so a clean close and restart
+ * {@link IdCursor}: ids still missing after the gap window are re-read on a slow schedule, and the
+ * batches carry `monitor.events_late` / `monitor.events_skipped` when such ids are delivered late or
+ * given up. The position is saved after `onEvents` resolves, so a clean close and restart
  * repeats nothing, and a crash in between repeats (never loses) the last batch.
  */
 import type pg from 'pg';
@@ -239,7 +241,7 @@ export class SecurityEventSource {
   async #catchUp(client: pg.Client): Promise<void> {
     for (;;) {
       const pass = await this.#reader.read(client);
-      const events = pass.rows.map(securityEventFromRow);
+      const events = [...pass.monitorEvents, ...pass.rows.map(securityEventFromRow)];
       const usage = Number(pass.snapshot.extra.queue_usage ?? 0);
       const pressure = this.#pressureEvent(usage, pass.snapshot.at);
       if (pressure) events.unshift(pressure);

@@ -32,10 +32,16 @@ export type SourceStateEvent =
   /** Available again after being unavailable. */
   | { kind: 'available'; source: string }
   /**
-   * Ids below the read position that never showed up were given up after the gap window: a
-   * transaction that allocated them and commits even later would not be read.
+   * Ids below the read position still missing after the gap window moved to the slow re-check
+   * list (read again every minute for a day by default): a long transaction holds them, or one
+   * holds the cluster's xmin back.
    */
   | { kind: 'gap-expired'; source: string; from: number; to: number }
+  /**
+   * A slow range was given up (its window passed, or too many ranges): a transaction that
+   * allocated those ids and commits later is not read. The batch carried `monitor.events_skipped`.
+   */
+  | { kind: 'gap-abandoned'; source: string; from: number; to: number }
   /** The onEvents handler threw; the same events are offered again on the next pass. */
   | { kind: 'handler-failed'; source: string; error: PgwardenError };
 

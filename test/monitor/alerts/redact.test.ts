@@ -50,6 +50,45 @@ describe('redactText [M-12]', () => {
   });
 });
 
+describe('redactText on hostile input [M-12]', () => {
+  // An alert quotes what an attacker typed; a pattern that backtracks over a long line would
+  // block the monitor's event loop for seconds (3.7 s per 64 KiB of `a-a-…` before the fix).
+  const KiB64 = 64 * 1024;
+  const fill = (unit: string) => unit.repeat(Math.ceil(KiB64 / unit.length)).slice(0, KiB64);
+  it.each([
+    ['a keyword prefix run (a-a-…)', fill('a-')],
+    ['a URI scheme run (a.a.…)', fill('a.')],
+    ['a URI scheme run of + and digits', fill('aB3+')],
+    ['URI authorities without @', fill('a://b:')],
+    ['a URI user part without end', `a://${fill('x')}`],
+    ['JWT headers inside one run (-eyJ…)', fill('-eyJ')],
+    ['JWT headers after a dot', `x.${fill('eyJ-')}`],
+    ['JWT-like dotted parts', fill('eyJaaaa.')],
+    ['keywords without a value', fill('password ')],
+    ['keyword runs', fill('password_token_secret_')],
+    ['unterminated quoted values', fill("password='\\")],
+    ['SQL passwords', fill("password E'")],
+    ['bearer words', fill('bearer ')],
+    ['PEM headers without an end', fill('-----BEGIN A-----')],
+    ['a hex run ending in a letter', `${fill('0123456789abcdef')}g`],
+    ['a base64 run ending in =a', `${fill('aB3/')}=a`],
+  ])('finishes quickly on 64 KiB of %s', (_what, input) => {
+    expect(input.length).toBeGreaterThanOrEqual(KiB64);
+    const started = performance.now();
+    redactText(input);
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
+  it.each([
+    ['a keyword after a long word prefix', `${'x'.repeat(100)}_password=hunter2`, `${'x'.repeat(100)}_password=***`],
+    ['a URI after a long run', `${'x'.repeat(40)}postgresql://app:pw@db`, `${'x'.repeat(40)}postgresql://app:***@db`],
+    ['a JWT after a dash', 'id-eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln', 'id-[redacted JWT]'],
+    ['the second JWT-like start of a run', 'eyJ-eyJabcd.e30.sig rest', '[redacted JWT] rest'],
+  ])('still masks %s', (_what, input, expected) => {
+    expect(redactText(input)).toBe(expected);
+  });
+});
+
 describe('redactValue', () => {
   it('masks secret-looking keys and every nested string', () => {
     expect(

@@ -122,6 +122,35 @@ describe('AuditTrailSource', () => {
     await slow.end();
   });
 
+  it('delivers rows of a transaction open past the gap window late, flagged monitor.events_late', async () => {
+    const c = collector();
+    const gaps = { graceMs: 100, maxAgeMs: 300, slowIntervalMs: 100, slowWindowMs: 60_000 };
+    const source = await startSource(c, { gaps });
+    const slow = await connect(db);
+    await slow.query('begin');
+    await slow.query(`insert into public.t values (210, 'slow')`);
+    await as(bob, `insert into public.t values (211, 'fast')`);
+    await source.pollNow();
+    await sleep(350);
+    await source.pollNow();
+    // Past the gap window: only the slow re-check still reads it.
+    expect(source.cursor!.gaps).toEqual([]);
+    expect(source.cursor!.slow).toHaveLength(1);
+    expect(c.states.some((s) => s.kind === 'gap-expired' && s.source === 'audit-trail')).toBe(true);
+    await slow.query('commit');
+    await sleep(150);
+    await source.pollNow();
+    expect(summary(c)).toEqual([`${bob} INSERT public.t 1`, `${String(db.user)} INSERT public.t 1`]);
+    expect(c.ofType('monitor.events_late')).toMatchObject([
+      { source: 'monitor', severity: 'warning', fields: { source: 'audit-trail', rows: 1 } },
+    ]);
+    expect(source.cursor!.slow).toEqual([]);
+    await sleep(150);
+    await source.pollNow();
+    expect(summary(c)).toHaveLength(2);
+    await slow.end();
+  });
+
   it('runs with security_admin privileges only', async () => {
     const login = `${uniquePrefix()}auditmon`;
     await admin.query(`create role ${quoteIdent(login)} login password 'monitor-pw-2' in role pgw_security_admin`);
