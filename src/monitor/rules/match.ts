@@ -1,4 +1,5 @@
 import type { MonitorEvent } from '../event.js';
+import { withoutSqlComments } from '../sources/server-log/sql-lexer.js';
 import { type Cidr, inCidr, parseAddress, parseCidr } from './cidr.js';
 import { decodeForMatch } from './decode.js';
 import { eventTexts, type FieldGetter, fieldGetter, type FieldValue, maxTextLength, RuleFieldError } from './fields.js';
@@ -20,7 +21,7 @@ const operators = new Set([
   'exists',
   'fieldref',
 ]);
-const flags = new Set(['all', 'not', 'cased', 'decoded']);
+const flags = new Set(['all', 'not', 'cased', 'decoded', 'sql']);
 
 /**
  * Compiles selections (any may match) into one predicate. Throws RuleFieldError naming the key for
@@ -83,10 +84,13 @@ function compileKey(key: string, value: MatchScalar | readonly MatchScalar[]): P
   const test: Test = op === 'fieldref' ? () => false : compileTest(key, op, values, set);
   const all = set.has('all');
   const decoded = set.has('decoded');
+  // `sql`: comments read as the space the server reads them as (`drop/*x*/policy`).
+  const sql = set.has('sql');
   const prepare = (v: FieldValue): FieldValue => {
     if (typeof v !== 'string') return v;
     const s = v.length > maxTextLength ? v.slice(0, maxTextLength) : v;
-    return decoded ? decodeForMatch(s) : s;
+    const d = decoded ? decodeForMatch(s) : s;
+    return sql ? withoutSqlComments(d) : d;
   };
   let holds: Predicate;
   if (op === 'fieldref') {

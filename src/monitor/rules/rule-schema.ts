@@ -49,8 +49,10 @@ export type Selection = Readonly<Record<string, MatchScalar | readonly MatchScal
  * JavaScript regular expression, case-sensitive unless it starts with `(?i)`), `gte gt lte lt`
  * (numbers), `cidr` (IPv4/IPv6 blocks; non-addresses never match), `exists` (true/false),
  * `fieldref` (equal to another field of the event), `all` (every list value must hold), `decoded`
- * (URL-, HTML- and Unicode-quote-decode the value first), `not` (negates the key). Plain equality
- * is case-insensitive unless `cased`; `null` matches an absent field. Text longer than 64 KiB is
+ * (URL-, HTML- and Unicode-quote-decode the value first), `sql` (SQL comments, `/* … *\/` nested
+ * and `-- …`, read as one space as the server reads them, string literals left alone:
+ * `drop/*x*\/policy` is `drop policy`), `not` (negates the key). Plain equality is
+ * case-insensitive unless `cased`; `null` matches an absent field. Text longer than 64 KiB is
  * compared on its first 64 KiB.
  *
  * **Threshold** (all must hold, over the events of one group received within `window`): `count`

@@ -82,6 +82,20 @@ describe('selection matching', () => {
     expect(inCidr(parseAddress('192.168.8.0')!, block)).toBe(false);
   });
 
+  it('reads SQL comments as one space with sql: nested, to the end of the line, not in literals', () => {
+    const statement = (text: string) =>
+      compileSelections([{ 'statement|sql|re': '(?i)\\bdrop\\s+policy\\b' }])({ ...event, statement: text });
+    expect(statement('drop/*x*/policy p on t')).toBe(true);
+    expect(statement('drop/* a /* b */ c */policy p on t')).toBe(true);
+    expect(statement('drop -- why not\npolicy p on t')).toBe(true);
+    expect(statement('do $$ begin drop/**/policy p on t; end $$')).toBe(true);
+    expect(statement("select 'drop/*x*/policy'")).toBe(false);
+    expect(statement('select 1 -- drop policy p')).toBe(false);
+    expect(
+      compileSelections([{ 'statement|re': '(?i)\\bdrop\\s+policy\\b' }])({ ...event, statement: 'drop/*x*/policy' }),
+    ).toBe(false);
+  });
+
   it('looks at every text of the event with any', () => {
     expect(holds({ 'any|contains': 'signature' })).toBe(true);
     expect(holds({ 'any|contains': 'nowhere' })).toBe(false);

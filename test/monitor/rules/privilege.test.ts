@@ -111,6 +111,60 @@ describe('privilege escalation rules [M-07]', () => {
     });
   }
 
+  // Comments the server reads as a space: each statement below changes what the plain one does.
+  const commented: [string, string, string][] = [
+    [
+      'ALTER TABLE … DISABLE/*x*/ROW LEVEL SECURITY',
+      'alter table t2 disable/*x*/row level security',
+      'pg-rls-disabled',
+    ],
+    ['DROP/*x*/POLICY', 'drop/*x*/policy p on t2', 'pg-policy-dropped'],
+    [
+      'CREATE FUNCTION … SECURITY/*x*/DEFINER',
+      "create function sd() returns int language sql security/*x*/definer as 'select 1'",
+      'pg-security-definer-created',
+    ],
+    ['DROP/* nested /* */ */POLICY', 'drop/* a /* b */ c */policy p on t2', 'pg-policy-dropped'],
+    [
+      'ALTER TABLE … DISABLE -- …⏎ ROW LEVEL SECURITY',
+      'alter table t2 disable -- x\nrow level security',
+      'pg-rls-disabled',
+    ],
+    [
+      'ALTER/*x*/DEFAULT/*x*/PRIVILEGES',
+      'alter/*x*/default/*x*/privileges grant select on tables to public',
+      'pg-default-privileges-changed',
+    ],
+    ['COPY … TO/*x*/PROGRAM', "copy t to/*x*/program 'id'", 'pg-copy-program'],
+    ['ALTER/*x*/ROLE … SUPERUSER', 'alter/*x*/role mallory/*x*/superuser', 'pg-privilege-escalation'],
+    [
+      'ALTER TABLE … in a DO body, behind a comment',
+      'do $$ begin alter table t2 disable/*x*/row level security; end $$',
+      'pg-rls-disabled',
+    ],
+  ];
+  for (const [name, text, rule] of commented) {
+    it(`raises a ${rule} alert for ${name} [M-07]`, async () => {
+      expect(await firedBy(statement(text))).toEqual([rule]);
+    });
+  }
+
+  it('raises a privilege-escalation alert for EXECUTE of a visible ALTER ROLE … SUPERUSER in a DO block [M-07]', async () => {
+    // Built at run time ('alter role ' || r || …) the statement never shows in the log; the role
+    // catalog poll (pg.role_changed) reports the change itself.
+    expect(await firedBy(statement("DO $$ begin execute 'alter role victim superuser'; end $$"))).toEqual([
+      'pg-privilege-escalation',
+    ]);
+    expect(await firedBy({ type: 'pg.role_changed', source: 'stats', fields: { attribute: 'superuser' } })).toEqual([
+      'pg-role-privilege-changed',
+    ]);
+  });
+
+  it('raises nothing for the same words inside a string literal or a comment [M-07]', async () => {
+    expect(await firedBy(statement("insert into notes values ('drop/*x*/policy p on t2')"))).toEqual([]);
+    expect(await firedBy(statement('select 1 /* drop policy p on t2 */'))).toEqual([]);
+  });
+
   it('merges one change seen by both the event trigger and the server log into one incident [M-07]', async () => {
     const ev = eventFactory();
     const events = [
@@ -178,6 +232,36 @@ describe('audit tampering rules', () => {
       expect(await firedBy(spec)).toEqual([]);
     });
   }
+
+  it('raises pg-audit-trigger-tampering for DISABLE/*x*/TRIGGER/*x*/ALL hidden by comments', async () => {
+    expect(await firedBy(statement('alter table app.invoices disable/*x*/trigger/*x*/all'))).toEqual([
+      'pg-audit-trigger-tampering',
+    ]);
+  });
+
+  it('raises one critical pg-log-injection alert per address for forged server-log lines [M-01]', async () => {
+    const ev = eventFactory();
+    const forged = (i: number, addr: string | undefined, reason: string) =>
+      ev({
+        type: 'pg.log_injection',
+        source: 'server-log',
+        time: t0 + i * sec,
+        severity: 'critical',
+        ...(addr ? { addr } : {}),
+        fields: { reason, sessionId: `6b03eb80.${i}` },
+      });
+    const events = [
+      forged(0, '127.0.0.1', 'line_break_in_name'),
+      forged(1, '127.0.0.1', 'line_break_in_name'),
+      forged(2, '203.0.113.7', 'repeated_session_marker'),
+    ];
+    const signals = feed(await packEngine(), events);
+    expect(fires(signals).map((s) => [s.rule.id, s.rule.severity, s.summary])).toEqual([
+      ['pg-log-injection', 'critical', 'forged server-log lines from 127.0.0.1'],
+      ['pg-log-injection', 'critical', 'forged server-log lines from 203.0.113.7'],
+    ]);
+    expect(fires(signals)[0]?.details).toMatchObject({ fields: { 'fields.reason': 'line_break_in_name' } });
+  });
 
   it('puts a change marked audit_tampering into one alert, not two', async () => {
     const fired = await firedBy({

@@ -134,6 +134,7 @@ describe('loadRules', () => {
       'authentication.yml',
       'exfiltration.yml',
       'injection.yml',
+      'monitor-health.yml',
       'privilege.yml',
       'rls.yml',
       'tampering.yml',
@@ -144,7 +145,7 @@ describe('loadRules', () => {
     for (const rule of rules) {
       expect(rule.attack.length).toBeGreaterThan(0);
       expect(rule.description.length).toBeGreaterThan(20);
-      expect(rule.origin).toMatch(/^builtin:[a-z]+\.yml$/);
+      expect(rule.origin).toMatch(/^builtin:[a-z-]+\.yml$/);
     }
     expect(await loadRules({ builtin: false })).toEqual([]);
   });

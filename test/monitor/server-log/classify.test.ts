@@ -159,6 +159,34 @@ describe('classifyLogRecord', () => {
   });
 
   it.each([
+    ['DISABLE/*x*/ROW LEVEL SECURITY', 'alter table t2 disable/*x*/row level security'],
+    ['DROP/*x*/POLICY', 'drop/*x*/policy p on t2'],
+    ['SECURITY/*x*/DEFINER', "create function sd() returns int language sql security/*x*/definer as 'select 1'"],
+    ['a nested comment', 'drop/* a /* b */ c */policy p on t2'],
+    ['a line comment', 'alter table t2 disable -- x\nrow level security'],
+    ['a comment inside a DO body', 'do $$ begin alter table t2 no/**/force row level security; end $$'],
+    [
+      'EXECUTE of a visible ALTER ROLE … SUPERUSER in a DO block',
+      "DO $$ begin execute 'alter role victim superuser'; end $$",
+    ],
+  ])('tags %s as privilege_change, comments read as a space [M-07]', (_what, statement) => {
+    const e = stmt(statement, 'postgres');
+    expect(e.fields.category).toBe('privilege_change');
+    expect(e.statement).toBe(statement);
+  });
+
+  it('tags audit tampering hidden by a comment: DISABLE/**/TRIGGER ALL', () => {
+    expect(stmt('alter table audit.row_changes disable/**/trigger/**/all').fields.category).toBe('audit_tampering');
+  });
+
+  it.each([
+    ['a comment inside a string literal', "insert into notes values ('drop/*x*/policy p')"],
+    ['keywords only inside a comment', 'select 1 /* drop policy p on t */'],
+  ])('leaves %s without a category', (_what, statement) => {
+    expect(stmt(statement).fields.category).toBeUndefined();
+  });
+
+  it.each([
     ["a search for O'Brien", () => stmt("select * from people where name = 'O''Brien'")],
     ['a role losing superuser', () => stmt('alter role x nosuperuser')],
     ['a column named like a setting', () => stmt('update t set log_statement_flag = 1')],
@@ -166,6 +194,45 @@ describe('classifyLogRecord', () => {
     ['an ordinary ddl', () => stmt('create table t (id int)')],
   ])('leaves %s without a category', (_what, make) => {
     expect(make().fields.category).toBeUndefined();
+  });
+});
+
+describe('classifyLogRecord and forged or host-name addresses [M-01]', () => {
+  it('puts only an IP address in addr; a reverse-DNS name or [local] goes to fields.host', () => {
+    const failed = (remoteHost: string) =>
+      classify({
+        remoteHost,
+        errorSeverity: 'FATAL',
+        sqlstate: '28P01',
+        message: 'password authentication failed for user "alice"',
+      });
+    const dns = failed('10.20.30.40.evil.example');
+    expect(dns.addr).toBeUndefined();
+    expect(dns.addrBlock).toBeUndefined();
+    expect(dns.fields.host).toBe('10.20.30.40.evil.example');
+    expect(failed('[local]')).toMatchObject({ fields: { host: '[local]' } });
+    expect(failed('[local]').addr).toBeUndefined();
+    expect(failed('2001:db8::7')).toMatchObject({ addr: '2001:db8::7', addrBlock: '2001:db8:0:0::/64' });
+    expect(failed('203.0.113.9').fields.host).toBeUndefined();
+  });
+
+  it('turns an injection report into a critical pg.log_injection carrying no forged text', () => {
+    const e = classify({
+      ...session,
+      time: 1_700_000_000_000,
+      message: '',
+      injection: 'line_break_in_name',
+    });
+    expect(e).toMatchObject({
+      type: 'pg.log_injection',
+      severity: 'critical',
+      addr: '203.0.113.9',
+      occurredAt: 1_700_000_000_000,
+      fields: { reason: 'line_break_in_name', pid: 4242, sessionId: '6632a1b0.1092' },
+    });
+    expect(e.message).toContain('line break');
+    expect(e.user).toBeUndefined();
+    expect(e.database).toBeUndefined();
   });
 });
 

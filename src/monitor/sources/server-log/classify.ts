@@ -1,8 +1,10 @@
+import { isIP } from 'node:net';
 import { addressBlock, type EventSeverity, type UntimedEvent } from '../../event.js';
 import { logCategory } from './categories.js';
-import type { LogRecord } from './log-record.js';
+import type { LogInjectionReason, LogRecord } from './log-record.js';
 import { maskSecrets, scrubSecrets } from './mask-secrets.js';
 import { parsePgauditMessage } from './pgaudit.js';
+import { withoutSqlComments } from './sql-lexer.js';
 
 type Fields = UntimedEvent['fields'];
 
@@ -18,6 +20,14 @@ const LEVELS: ReadonlyMap<string, EventSeverity> = new Map([
 const isErrorLevel = (s: string) => s === 'ERROR' || s === 'FATAL' || s === 'PANIC';
 /** Parameters whose logged value may be a secret (`primary_conninfo`, `ssl_passphrase_command` …). */
 const SECRET_PARAMETER = /conninfo|passw|passphrase|secret|key|token/;
+
+/** The message of a pg.log_injection event: fixed text, never the forged text itself. */
+const INJECTION_MESSAGES: Readonly<Record<LogInjectionReason, string>> = {
+  line_break_in_name: 'a client-supplied user or database name in the log line prefix contains a line break',
+  unterminated_prefix: 'a log line prefix never reached its closing session id; the lines after it were not read',
+  unprefixed_line: 'a log line without the log_line_prefix, in a log written with one, was not read as a record',
+  repeated_session_marker: 'the closing session id of the log line prefix appears again after it',
+};
 
 /** What the message-specific part of classification decided. */
 interface Shape {
@@ -172,6 +182,7 @@ export function classifyLogRecord(record: LogRecord, id: string): UntimedEvent {
   const fields: Fields = { level: record.errorSeverity };
   if (record.pid !== undefined) fields.pid = record.pid;
   if (record.sessionId !== undefined) fields.sessionId = record.sessionId;
+  if (record.injection !== undefined) return injectionEvent(record, id, fields, record.injection);
   if (record.backendType !== undefined) fields.backendType = record.backendType;
   if (record.sqlstate !== undefined) fields.sqlstateClass = record.sqlstate.slice(0, 2);
   const shape = shapeOf(record, fields);
@@ -187,7 +198,8 @@ export function classifyLogRecord(record: LogRecord, id: string): UntimedEvent {
   const category = logCategory({
     sqlstate: record.sqlstate,
     message,
-    statement: statement === undefined ? '' : statement.toLowerCase(),
+    // Comments read as a space, as the server reads them: `drop/*x*/policy` is `drop policy`.
+    statement: statement === undefined ? '' : withoutSqlComments(statement).toLowerCase(),
     auditClass: shape.auditClass,
     parameter: shape.parameter,
   });
@@ -206,13 +218,41 @@ export function classifyLogRecord(record: LogRecord, id: string): UntimedEvent {
   if (user !== undefined) event.user = user;
   if (record.user !== undefined) event.dbUser = record.user;
   if (record.database !== undefined) event.database = record.database;
-  if (record.remoteHost !== undefined) {
-    event.addr = record.remoteHost;
-    const block = addressBlock(record.remoteHost);
-    if (block !== undefined) event.addrBlock = block;
-  }
+  setAddress(event, record);
   if (record.application !== undefined) event.application = record.application;
   if (record.sqlstate !== undefined) event.sqlstate = record.sqlstate;
   if (statement !== undefined) event.statement = statement;
+  return event;
+}
+
+/**
+ * `addr` only for an IP address: with log_hostname on the server logs the client's reverse-DNS
+ * name, which whoever controls that zone chooses (`10.20.30.40.evil.example`); it goes to
+ * fields.host, as does `[local]`.
+ */
+function setAddress(event: UntimedEvent, record: LogRecord): void {
+  const host = record.remoteHost;
+  if (host === undefined) return;
+  if (isIP(host) === 0) {
+    event.fields.host = host;
+    return;
+  }
+  event.addr = host;
+  const block = addressBlock(host);
+  if (block !== undefined) event.addrBlock = block;
+}
+
+function injectionEvent(record: LogRecord, id: string, fields: Fields, reason: LogInjectionReason): UntimedEvent {
+  fields.reason = reason;
+  const event: UntimedEvent = {
+    id,
+    source: 'server-log',
+    type: 'pg.log_injection',
+    severity: 'critical',
+    message: INJECTION_MESSAGES[reason],
+    fields,
+  };
+  if (record.time !== undefined) event.occurredAt = record.time;
+  setAddress(event, record);
   return event;
 }

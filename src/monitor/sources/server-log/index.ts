@@ -15,6 +15,7 @@ export { fileMatcher } from './local-log-files.js';
 export type { LogFile, LogFileAccess } from './log-follower.js';
 export {
   type LogFormat,
+  type LogInjectionReason,
   type LogParser,
   type LogParserOptions,
   type LogRecord,

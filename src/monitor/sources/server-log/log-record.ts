@@ -46,7 +46,28 @@ export interface LogRecord {
   statement?: string;
   application?: string;
   backendType?: string;
+  /**
+   * Set on a record the stderr parser made to report text that looks forged rather than written
+   * by the server as a record (see {@link LogInjectionReason}); its other fields are the server's.
+   */
+  injection?: LogInjectionReason;
 }
+
+/**
+ * Why the stderr parser reports a log forgery attempt (the `pg.log_injection` event's fields.reason):
+ * - `line_break_in_name`: a client-supplied user or database name in the prefix holds a line break
+ *   (the record itself is still read, as one record);
+ * - `unterminated_prefix`: a prefix whose closing ` [<session>] ` never came; the lines after it,
+ *   up to the bound, are not read as records;
+ * - `unprefixed_line`: a `SEVERITY:  ` line without the prefix in a log written with one;
+ * - `repeated_session_marker`: the session's closing marker appears again after the prefix, as a
+ *   client that guessed its session id would write it.
+ *
+ * @example
+ * const reason: LogInjectionReason = 'line_break_in_name';
+ */
+export type LogInjectionReason =
+  'line_break_in_name' | 'unterminated_prefix' | 'unprefixed_line' | 'repeated_session_marker';
 
 /**
  * An incremental parser of one log stream: `push` bytes as they arrive, get the records that are
@@ -81,6 +102,13 @@ export interface LogParserOptions {
   startOffset?: number;
   /** Called for a record that cannot be parsed (it is skipped). */
   onMalformed?: (offset: number, reason: string) => void;
+  /**
+   * stderr only: whether every line carries recommendedLogLinePrefix. `true`: a line without it
+   * never starts a record (a `SEVERITY:  ` one is reported as a forgery); `false`: lines may be
+   * bare (`log_line_prefix = ''`). Default: bare lines are read until the first prefixed line, then
+   * as with `true`.
+   */
+  expectPrefix?: boolean;
 }
 
 /** Abbreviations PostgreSQL may print for log_timezone, in minutes east of UTC. */

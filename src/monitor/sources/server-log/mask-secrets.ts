@@ -6,6 +6,8 @@
  * text mentions one of the trigger words.
  */
 
+import { commentEnd, dollarTagLength, isWordChar, isWordStart, stringEnd } from './sql-lexer.js';
+
 /** A quick, linear pre-check: most statements mention none of these. */
 const TRIGGER = /passw|secret|token|crypt|hmac|pgp_|key|login|session|mfa|otp|credential|private|auth|register|:\/\//i;
 /** A word or literal containing one of these makes the next literals secret. */
@@ -31,8 +33,6 @@ export interface MaskedText {
 
 const NONE: readonly string[] = [];
 const includesAny = (lower: string, words: readonly string[]) => words.some((w) => lower.includes(w));
-const isWordStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
-const isWordChar = (c: number) => isWordStart(c) || (c >= 48 && c <= 57) || c === 36;
 const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
 
 /** A URI with credentials (`postgres://user:secret@host`), found without backtracking. */
@@ -43,39 +43,6 @@ function hasUriPassword(text: string): boolean {
   const colon = text.indexOf(':', scheme + 3);
   const slash = text.indexOf('/', scheme + 3);
   return at !== -1 && colon !== -1 && colon < at && (slash === -1 || at < slash);
-}
-
-/** End (exclusive) of the quoted string whose opening quote is at `q`. */
-function stringEnd(sql: string, q: number, backslashEscapes: boolean): number {
-  let i = q + 1;
-  for (;;) {
-    const close = sql.indexOf("'", i);
-    if (close === -1) return sql.length;
-    if (backslashEscapes) {
-      let backslashes = 0;
-      for (let b = close - 1; b > q && sql.charCodeAt(b) === 92; b--) backslashes++;
-      if (backslashes % 2 === 1) {
-        i = close + 1;
-        continue;
-      }
-    }
-    if (sql.charCodeAt(close + 1) === 39) {
-      i = close + 2;
-      continue;
-    }
-    return close + 1;
-  }
-}
-
-/** Length of a `$tag$` opening at `i`, or 0 when `$` starts something else (`$1`). */
-function dollarTagLength(sql: string, i: number): number {
-  let j = i + 1;
-  if (j < sql.length && sql.charCodeAt(j) >= 48 && sql.charCodeAt(j) <= 57) return 0;
-  while (j < sql.length && sql.charCodeAt(j) !== 36) {
-    if (!isWordChar(sql.charCodeAt(j))) return 0;
-    j++;
-  }
-  return j < sql.length ? j - i + 1 : 0;
 }
 
 /**
@@ -188,25 +155,6 @@ export function maskSecrets(sql: string): MaskedText {
   if (parts.length === 0) return { text: sql, secrets: NONE };
   parts.push(sql.slice(copied));
   return { text: parts.join(''), secrets };
-}
-
-/** End of a (nested) block comment starting at `i`. */
-function commentEnd(sql: string, i: number): number {
-  let depth = 0;
-  let j = i;
-  while (j < sql.length) {
-    if (sql.charCodeAt(j) === 47 && sql.charCodeAt(j + 1) === 42) {
-      depth++;
-      j += 2;
-    } else if (sql.charCodeAt(j) === 42 && sql.charCodeAt(j + 1) === 47) {
-      depth--;
-      j += 2;
-      if (depth === 0) return j;
-    } else {
-      j++;
-    }
-  }
-  return j;
 }
 
 /**

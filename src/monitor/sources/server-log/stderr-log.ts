@@ -2,60 +2,36 @@ import {
   carryOf,
   EMPTY,
   joinCarry,
+  type LogInjectionReason,
   type LogParser,
   type LogParserOptions,
   type LogRecord,
   LogTimestampParser,
-  presentValue,
   skipNul,
 } from './log-record.js';
+import {
+  CONTINUATION,
+  isRecordWord,
+  NO_PREFIX,
+  OPEN_PREFIX,
+  readPrefix,
+  SEVERITIES,
+  severityAt,
+  type TextField,
+} from './stderr-prefix.js';
+
+export { recommendedLogLinePrefix } from './stderr-prefix.js';
 
 /**
- * The `log_line_prefix` the stderr parser understands. Set it on the server with
- * `alter system set log_line_prefix = '%m [%p] %e %q[%c:%l] %h u=%u d=%d a=%a [%c] '`.
- *
- * Why this shape: the fields the server controls (time, pid, SQLSTATE, session id, line number,
- * client address) come first, and the client-supplied ones (user, database and application name,
- * which a failed login sets to anything it likes) come after them and are closed by the session
- * id again. A client cannot therefore forge the address, nor end the prefix early to smuggle in a
- * fake severity and message, without guessing its own session id (start time and pid in hex).
- * `%q` ends the prefix for background processes (`… [4242] 00000 LOG:  checkpoint starting`).
- *
- * @example
- * // 2024-05-01 10:00:00.123 UTC [4242] 28P01 [6632a1b0.1092:2] 203.0.113.9 u=alice d=app a=psql [6632a1b0.1092] FATAL:  password authentication failed for user "alice"
- * recommendedLogLinePrefix; // '%m [%p] %e %q[%c:%l] %h u=%u d=%d a=%a [%c] '
+ * How far a prefix may run past its first line. The server cuts user and database names to 63
+ * bytes (NAMEDATALEN - 1) and the application name to 63 printable characters (escaped as up to
+ * 4 bytes each from PostgreSQL 16), so the client-supplied part is under 420 bytes and holds at
+ * most 126 line breaks; a prefix still open after this is not the server's.
  */
-export const recommendedLogLinePrefix = '%m [%p] %e %q[%c:%l] %h u=%u d=%d a=%a [%c] ';
-
-type TextField = 'message' | 'detail' | 'hint' | 'context' | 'statement';
-
-/** Continuation lines PostgreSQL writes after a message, and where they go. */
-const CONTINUATION: ReadonlyMap<string, TextField | undefined> = new Map([
-  ['DETAIL', 'detail'],
-  ['HINT', 'hint'],
-  ['CONTEXT', 'context'],
-  ['STATEMENT', 'statement'],
-  ['QUERY', undefined],
-  ['LOCATION', undefined],
-]);
-const SEVERITIES: ReadonlySet<string> = new Set([
-  'LOG',
-  'ERROR',
-  'FATAL',
-  'PANIC',
-  'WARNING',
-  'NOTICE',
-  'INFO',
-  'DEBUG',
-  'DEBUG1',
-  'DEBUG2',
-  'DEBUG3',
-  'DEBUG4',
-  'DEBUG5',
-]);
+const MAX_SPAN_BYTES = 512;
+const MAX_SPAN_LINES = 128;
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
-const isUpperOrDigit = (c: number) => (c >= 65 && c <= 90) || isDigit(c);
 
 /** `… at character 12`: stderr appends the cursor position that csvlog/jsonlog keep apart. */
 function withoutCursor(message: string): string {
@@ -65,6 +41,22 @@ function withoutCursor(message: string): string {
   return message.slice(0, at);
 }
 
+/** End of the line ending with the newline at `nl` (a CR before it is not part of the line). */
+const lineEnd = (data: Buffer, from: number, nl: number) => (nl > from && data[nl - 1] === 13 ? nl - 1 : nl);
+
+/** What one step of the parser consumed. */
+interface Step {
+  /** Start of the first line consumed. */
+  from: number;
+  /** Where the next step starts. */
+  next: number;
+  /** Whether a new pending record starts at `from`. */
+  started: boolean;
+}
+
+/** A prefix span: its text ends at `end`, the next line starts at `next`; `open` when never closed. */
+type Span = { end: number; next: number; open: boolean } | 'wait';
+
 /**
  * Parses PostgreSQL's `stderr` log written with {@link recommendedLogLinePrefix} (English
  * messages: `lc_messages = 'C'` or an `en` locale). A record is its first line plus the
@@ -73,6 +65,12 @@ function withoutCursor(message: string): string {
  * one starts: `push` holds the last record back, `flush` releases it (the tailers call it once
  * the file has been quiet for a poll). A line in another shape becomes a record with only its
  * message, and is reported to `onMalformed`.
+ *
+ * A record begins only where the server began one. A user or database name with a line break
+ * splits the prefix over several lines: they are read as one prefix up to the closing session id
+ * (at most 512 bytes, 128 lines), whatever they look like, and a `line_break_in_name` record
+ * follows the real one. Text that looks forged is reported as a record with `injection` set
+ * (`pg.log_injection` once classified), never read as the record it pretends to be.
  *
  * @example
  * const parser = new StderrLogParser();
@@ -85,13 +83,25 @@ export class StderrLogParser implements LogParser {
   /** Bytes of `carry` that are complete lines of the pending record. */
   #scanned = 0;
   #pending: LogRecord | undefined;
+  /** Records that follow the pending one (injection reports about it). */
+  #after: LogRecord[] = [];
   #lastField: TextField | undefined;
+  /** Whether lines carry the prefix: set by the option, or by the first prefixed line. */
+  #prefixed: boolean;
+  /** The session id of the last prefixed line. */
+  #lastSession: string | undefined;
+  /** No expectPrefix given: the first prefixed line decides. */
+  readonly #detect: boolean;
+  readonly #bareAllowed: boolean;
   readonly #time = new LogTimestampParser();
   readonly #onMalformed: LogParserOptions['onMalformed'];
 
   constructor(options: LogParserOptions = {}) {
     this.#base = options.startOffset ?? 0;
     this.#onMalformed = options.onMalformed;
+    this.#prefixed = options.expectPrefix === true;
+    this.#detect = options.expectPrefix === undefined;
+    this.#bareAllowed = options.expectPrefix !== true;
   }
 
   get carry(): Buffer {
@@ -103,16 +113,23 @@ export class StderrLogParser implements LogParser {
   }
 
   push(chunk: Uint8Array | string): LogRecord[] {
-    const data = joinCarry(this.#carry, chunk);
+    return this.#run(joinCarry(this.#carry, chunk), false);
+  }
+
+  flush(): LogRecord[] {
+    return this.#run(this.#carry, true);
+  }
+
+  /** Parses the complete lines of `data`; `final` when no more bytes are coming for now. */
+  #run(data: Buffer, final: boolean): LogRecord[] {
     const out: LogRecord[] = [];
     let recordStart = 0;
     let pos = this.#scanned;
-    for (let nl = data.indexOf(10, pos); nl !== -1; nl = data.indexOf(10, pos)) {
-      const from = skipNul(data, pos, nl);
-      const end = nl > from && data[nl - 1] === 13 ? nl - 1 : nl;
-      if (end > from && this.#line(data.toString('utf8', from, end), this.#base + from, out)) recordStart = from;
-      pos = nl + 1;
+    for (let step = this.#step(data, pos, final, out); step; step = this.#step(data, pos, final, out)) {
+      if (step.started) recordStart = step.from;
+      pos = step.next;
     }
+    if (final) this.#release(out);
     if (this.#pending === undefined) recordStart = pos;
     this.#carry = carryOf(data, recordStart);
     this.#base += recordStart;
@@ -120,55 +137,159 @@ export class StderrLogParser implements LogParser {
     return out;
   }
 
-  flush(): LogRecord[] {
-    const pending = this.#pending;
-    if (pending === undefined) return [];
-    this.#pending = undefined;
-    this.#carry = carryOf(this.#carry, this.#scanned);
-    this.#base += this.#scanned;
-    this.#scanned = 0;
-    return [finish(pending)];
+  /** Handles the line at `pos` (and the lines of its prefix); undefined when it must wait for more. */
+  #step(data: Buffer, pos: number, final: boolean, out: LogRecord[]): Step | undefined {
+    const nl = data.indexOf(10, pos);
+    if (nl === -1) return undefined;
+    const from = skipNul(data, pos, nl);
+    const end = lineEnd(data, from, nl);
+    if (end <= from) return { from, next: nl + 1, started: false };
+    let text = data.toString('utf8', from, end);
+    if (text.charCodeAt(0) === 9) {
+      this.#append(this.#lastField, text.slice(1));
+      return { from, next: nl + 1, started: false };
+    }
+    const offset = this.#base + from;
+    let record: LogRecord = { offset, errorSeverity: 'LOG', message: '' };
+    let at = readPrefix(text, record, this.#time);
+    let next = nl + 1;
+    let split = false;
+    if (at === OPEN_PREFIX) {
+      const span = this.#span(data, nl + 1, ` [${record.sessionId ?? ''}] `, final);
+      if (span === 'wait') return undefined;
+      next = span.next;
+      if (span.open) {
+        // Also what a log_line_prefix other than the recommended one looks like: say so once.
+        this.#onMalformed?.(offset, 'a log line prefix without its closing session id');
+        return this.#report(record, 'unterminated_prefix', out, from, next);
+      }
+      text = data.toString('utf8', from, span.end);
+      record = { offset, errorSeverity: 'LOG', message: '' };
+      at = readPrefix(text, record, this.#time);
+      split = true;
+    }
+    if (at === NO_PREFIX) return this.#bare(text, offset, out, from, next);
+    if (this.#detect) this.#prefixed = true;
+    this.#lastSession = record.sessionId;
+    const started = this.#line(text, at, record, out);
+    if (started) this.#companions(record, text, at, split ? this.#base + nl + 1 : undefined, this.#base + next - 1);
+    return { from, next, started };
   }
 
-  /** Handles one line; true when it starts a new (pending) record. */
-  #line(line: string, offset: number, out: LogRecord[]): boolean {
-    if (line.charCodeAt(0) === 9) {
-      this.#append(this.#lastField, line.slice(1));
-      return false;
+  /**
+   * Finds the line holding `marker` among the lines from `start`, within the bound: that line
+   * ends the prefix. 'wait' when the lines seen so far are all there is yet.
+   */
+  #span(data: Buffer, start: number, marker: string, final: boolean): Span {
+    let cursor = start;
+    for (let lines = 1; lines < MAX_SPAN_LINES; lines++) {
+      const nl = data.indexOf(10, cursor);
+      // The server writes a record in one go: once the file is quiet, a missing end never comes.
+      if (nl === -1) return final && cursor >= data.length ? { end: cursor, next: cursor, open: true } : 'wait';
+      const end = lineEnd(data, cursor, nl);
+      if (end - start > MAX_SPAN_BYTES) break;
+      if (data.subarray(cursor, end).includes(marker)) return { end, next: nl + 1, open: false };
+      cursor = nl + 1;
     }
-    const record: LogRecord = { offset, errorSeverity: 'LOG', message: '' };
-    // Without a prefix of ours the line may still be bare (`log_line_prefix = ''`).
-    const prefixEnd = this.#prefix(line, record);
-    const at = prefixEnd === -1 ? 0 : prefixEnd;
-    const severity = severityAt(line, at);
+    return { end: cursor, next: cursor, open: true };
+  }
+
+  /** Reads a line whose prefix was parsed (severity at `at`); true when it starts a record. */
+  #line(text: string, at: number, record: LogRecord, out: LogRecord[]): boolean {
+    const severity = severityAt(text, at);
     if (severity === undefined) {
-      this.#onMalformed?.(offset, 'a line not in the recommended log_line_prefix format');
-      return this.#start({ offset, errorSeverity: 'LOG', message: line }, out, undefined);
+      this.#onMalformed?.(record.offset, 'a line not in the recommended log_line_prefix format');
+      return this.#start({ offset: record.offset, errorSeverity: 'LOG', message: text }, out, undefined);
     }
-    const text = line.slice(at + severity.length + 3);
+    const body = text.slice(at + severity.length + 3);
     if (CONTINUATION.has(severity)) {
       const pending = this.#pending;
       // A continuation follows its message in the same write; another process's is an orphan.
       if (pending === undefined || (record.pid !== undefined && pending.pid !== record.pid)) return false;
       const field = CONTINUATION.get(severity);
       this.#lastField = field;
-      if (field !== undefined) pending[field] = pending[field] === undefined ? text : `${pending[field]}\n${text}`;
+      if (field !== undefined) pending[field] = pending[field] === undefined ? body : `${pending[field]}\n${body}`;
       return false;
     }
     if (!SEVERITIES.has(severity)) {
-      this.#onMalformed?.(offset, `unknown severity ${severity}`);
-      return this.#start({ offset, errorSeverity: 'LOG', message: line }, out, undefined);
+      this.#onMalformed?.(record.offset, `unknown severity ${severity}`);
+      return this.#start({ offset: record.offset, errorSeverity: 'LOG', message: text }, out, undefined);
     }
     record.errorSeverity = severity;
-    record.message = text;
+    record.message = body;
     return this.#start(record, out, 'message');
   }
 
+  /**
+   * Queues the injection reports about a record that just started: a prefix split by a line break
+   * (at `splitAt`), and the session's closing marker written again after the prefix, which only a
+   * client that guessed its session id can do.
+   */
+  #companions(record: LogRecord, text: string, from: number, splitAt: number | undefined, lastByte: number): void {
+    if (splitAt !== undefined) this.#after.push(this.#injection(record, splitAt, 'line_break_in_name'));
+    if (record.sessionId === undefined) return;
+    const marker = ` [${record.sessionId}] `;
+    for (let again = text.indexOf(marker, from); again !== -1; again = text.indexOf(marker, again + 1)) {
+      if (!isRecordWord(severityAt(text, again + marker.length))) continue;
+      // A byte inside the record's lines, where no record starts: a unique offset for the report.
+      const offset = Math.min(record.offset + Buffer.byteLength(text.slice(0, again)), lastByte);
+      this.#after.push(this.#injection(record, offset, 'repeated_session_marker'));
+      return;
+    }
+  }
+
+  /** A line without our prefix: a bare record, or a forgery where lines carry the prefix. */
+  #bare(text: string, offset: number, out: LogRecord[], from: number, next: number): Step {
+    const word = severityAt(text, 0);
+    if (this.#prefixed && isRecordWord(word)) {
+      return this.#report({ offset, errorSeverity: 'LOG', message: '' }, 'unprefixed_line', out, from, next);
+    }
+    // The rest of a prefix cut short by a session id the client guessed and wrote into its name.
+    if (this.#prefixed && this.#lastSession !== undefined) {
+      const marker = ` [${this.#lastSession}] `;
+      const at = text.indexOf(marker);
+      if (at !== -1 && isRecordWord(severityAt(text, at + marker.length))) {
+        const head: LogRecord = { offset, errorSeverity: 'LOG', message: '', sessionId: this.#lastSession };
+        return this.#report(head, 'repeated_session_marker', out, from, next);
+      }
+    }
+    if (word === undefined || !this.#bareAllowed) {
+      this.#onMalformed?.(offset, 'a line not in the recommended log_line_prefix format');
+      return { from, next, started: this.#start({ offset, errorSeverity: 'LOG', message: text }, out, undefined) };
+    }
+    const record: LogRecord = { offset, errorSeverity: 'LOG', message: '' };
+    return { from, next, started: this.#line(text, 0, record, out) };
+  }
+
+  /** Starts a record reporting `reason` in place of the line(s) from `from` to `next`. */
+  #report(head: LogRecord, reason: LogInjectionReason, out: LogRecord[], from: number, next: number): Step {
+    this.#start(this.#injection(head, head.offset, reason), out, undefined);
+    return { from, next, started: true };
+  }
+
+  /** An injection report carrying only what the server wrote of `head`. */
+  #injection(head: LogRecord, offset: number, reason: LogInjectionReason): LogRecord {
+    const r: LogRecord = { offset, errorSeverity: 'LOG', message: '', injection: reason };
+    if (head.time !== undefined) r.time = head.time;
+    if (head.pid !== undefined) r.pid = head.pid;
+    if (head.sessionId !== undefined) r.sessionId = head.sessionId;
+    if (head.remoteHost !== undefined) r.remoteHost = head.remoteHost;
+    return r;
+  }
+
   #start(record: LogRecord, out: LogRecord[], field: TextField | undefined): boolean {
-    if (this.#pending !== undefined) out.push(finish(this.#pending));
+    this.#release(out);
     this.#pending = record;
     this.#lastField = field;
     return true;
+  }
+
+  /** Emits the pending record and the reports that follow it. */
+  #release(out: LogRecord[]): void {
+    if (this.#pending !== undefined) out.push(finish(this.#pending));
+    this.#pending = undefined;
+    if (this.#after.length > 0) out.push(...this.#after);
+    this.#after = [];
   }
 
   #append(field: TextField | undefined, text: string): void {
@@ -176,73 +297,6 @@ export class StderrLogParser implements LogParser {
     if (pending === undefined || field === undefined) return;
     pending[field] = `${pending[field] ?? ''}\n${text}`;
   }
-
-  /**
-   * Reads the prefix into `record`; returns where the severity starts, or -1. Layout:
-   * `<time> [<pid>] <sqlstate> ` then, for session processes,
-   * `[<session>:<line>] <host> u=<user> d=<db> a=<app> [<session>] `.
-   */
-  #prefix(line: string, record: LogRecord): number {
-    if (!isDigit(line.charCodeAt(0)) || line.charCodeAt(4) !== 45) return -1;
-    const timeEnd = line.indexOf(' [', 19);
-    if (timeEnd === -1) return -1;
-    const pidEnd = line.indexOf('] ', timeEnd + 2);
-    if (pidEnd === -1) return -1;
-    const pid = Number(line.slice(timeEnd + 2, pidEnd));
-    if (!Number.isInteger(pid)) return -1;
-    const stateAt = pidEnd + 2;
-    if (line.charCodeAt(stateAt + 5) !== 32) return -1;
-    for (let i = stateAt; i < stateAt + 5; i++) if (!isUpperOrDigit(line.charCodeAt(i))) return -1;
-    const time = this.#time.parse(line.slice(0, timeEnd));
-    if (time !== undefined) record.time = time;
-    record.pid = pid;
-    const state = line.slice(stateAt, stateAt + 5);
-    if (state !== '00000') record.sqlstate = state;
-    const rest = stateAt + 6;
-    if (line.charCodeAt(rest) !== 91) return rest;
-    return this.#sessionPart(line, rest, record);
-  }
-
-  #sessionPart(line: string, at: number, record: LogRecord): number {
-    const colon = line.indexOf(':', at + 1);
-    const close = colon === -1 ? -1 : line.indexOf('] ', colon);
-    if (close === -1) return -1;
-    const session = line.slice(at + 1, colon);
-    const hostAt = close + 2;
-    const hostEnd = line.indexOf(' u=', hostAt);
-    if (hostEnd === -1) return -1;
-    // The client-supplied part ends at the first " [<session>] ": the session id is the server's.
-    const marker = ` [${session}] `;
-    const fieldsAt = hostEnd + 3;
-    const markerAt = line.indexOf(marker, fieldsAt);
-    if (markerAt === -1) return -1;
-    record.sessionId = session;
-    const lineNumber = Number(line.slice(colon + 1, close));
-    if (Number.isInteger(lineNumber)) record.lineNumber = lineNumber;
-    const host = line.slice(hostAt, hostEnd);
-    if (host !== '') record.remoteHost = host;
-    const dbAt = line.indexOf(' d=', fieldsAt);
-    const appAt = dbAt === -1 || dbAt > markerAt ? -1 : line.indexOf(' a=', dbAt + 3);
-    if (appAt !== -1 && appAt < markerAt) {
-      const user = presentValue(line.slice(fieldsAt, dbAt));
-      if (user !== undefined) record.user = user;
-      const database = presentValue(line.slice(dbAt + 3, appAt));
-      if (database !== undefined) record.database = database;
-      const application = presentValue(line.slice(appAt + 3, markerAt));
-      if (application !== undefined) record.application = application;
-    }
-    return markerAt + marker.length;
-  }
-}
-
-/** The severity word at `at` when it is followed by ":  ", else undefined. */
-function severityAt(line: string, at: number): string | undefined {
-  let i = at;
-  while (i < line.length && i - at < 10 && isUpperOrDigit(line.charCodeAt(i))) i++;
-  if (i === at || line.charCodeAt(i) !== 58 || line.charCodeAt(i + 1) !== 32 || line.charCodeAt(i + 2) !== 32) {
-    return undefined;
-  }
-  return line.slice(at, i);
 }
 
 function finish(record: LogRecord): LogRecord {
