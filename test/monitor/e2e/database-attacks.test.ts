@@ -264,17 +264,12 @@ describe('privilege escalation by a superuser [M-07]', () => {
     for (const rule of escalationRules) expect(await ac.probe.alerts(rule, { user: 'esc_control' }), rule).toEqual([]);
   });
 
-  // Known false positive: the classifier marks every pgaudit ROLE line privilege_change
-  // (src/monitor/sources/server-log/categories.ts), so where pgaudit logs the ROLE class a
-  // de-escalation raises pg-privilege-escalation. Expected to fail there until that is fixed.
-  (pgauditLoaded ? it.fails : it)(
-    'raises no escalation alert for ALTER ROLE … NOBYPASSRLS [control, M-07]',
-    async () => {
-      expect(await attempt('esc_revoke', ['alter role target_a nobypassrls'])).toEqual([null]);
-      await ac.probe.settle();
-      for (const rule of escalationRules) expect(await ac.probe.alerts(rule, { user: 'esc_revoke' }), rule).toEqual([]);
-    },
-  );
+  // pgaudit logs the ROLE class: a de-escalation's ROLE line must not read as an escalation.
+  it('raises no escalation alert for ALTER ROLE … NOBYPASSRLS, also from pgaudit ROLE lines [control, M-07]', async () => {
+    expect(await attempt('esc_revoke', ['alter role target_a nobypassrls'])).toEqual([null]);
+    await ac.probe.settle();
+    for (const rule of escalationRules) expect(await ac.probe.alerts(rule, { user: 'esc_revoke' }), rule).toEqual([]);
+  });
 });
 
 describe('SQL-injection probes [M-08]', () => {

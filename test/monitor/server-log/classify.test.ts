@@ -97,8 +97,22 @@ describe('classifyLogRecord', () => {
     expect(e).toMatchObject({
       type: 'pg.audit',
       statement: 'grant execute on function f(text, bigint) to mon2',
-      fields: { auditType: 'SESSION', auditClass: 'ROLE', command: 'GRANT', category: 'privilege_change' },
+      fields: { auditType: 'SESSION', auditClass: 'ROLE', command: 'GRANT' },
     });
+    // An ordinary grant is not an escalation, even on a ROLE line; a powerful role is.
+    expect(e.fields.category).toBeUndefined();
+    const powerful = classify({
+      ...session,
+      user: 'postgres',
+      message: 'AUDIT: SESSION,6,1,ROLE,GRANT ROLE,,,grant pg_read_server_files to mon2,<not logged>',
+    });
+    expect(powerful.fields.category).toBe('privilege_change');
+    const lowered = classify({
+      ...session,
+      user: 'postgres',
+      message: 'AUDIT: SESSION,7,1,ROLE,ALTER ROLE,,,alter role mon2 nobypassrls,<not logged>',
+    });
+    expect(lowered.fields.category).toBeUndefined();
   });
 
   it('gives a turned-off audit setting the audit_tampering category and pgaudit.* too', () => {

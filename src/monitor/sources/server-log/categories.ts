@@ -109,11 +109,31 @@ function isAuditTampering(input: CategoryInput): boolean {
   return false;
 }
 
+/** Roles whose grant hands out superuser-like power: server files, programs, all data, signals. */
+const POWERFUL_ROLES = [
+  'pg_read_server_files',
+  'pg_write_server_files',
+  'pg_execute_server_program',
+  'pg_read_all_data',
+  'pg_write_all_data',
+  'pg_signal_backend',
+];
+
+/**
+ * A change that raises privileges: a role given SUPERUSER, BYPASSRLS, CREATEROLE or REPLICATION, a
+ * grant of a powerful predefined role, of an owner or admin role, or WITH ADMIN OPTION, and the
+ * DDL that loosens row-level security. An ordinary GRANT (SELECT to the app role, a plain role
+ * membership) and a de-escalation (NOBYPASSRLS, REVOKE) are not one, whether the statement comes
+ * from log_statement or from a pgaudit ROLE line.
+ */
 function isPrivilegeChange(input: CategoryInput): boolean {
-  if (input.auditClass === 'ROLE') return true;
   const s = input.statement;
   if (s === '') return false;
-  if (hasWord(s, 'grant')) return true;
+  if (hasWord(s, 'grant') && !hasWord(s, 'revoke')) {
+    if (POWERFUL_ROLES.some((r) => hasWord(s, r))) return true;
+    if (/\b\w*(?:_owner|_admin|auth_service)\b|\badmin\b/.test(s)) return true;
+    if (hasPhrase(s, ['with', 'admin', 'option']) || hasPhrase(s, ['with', 'admin', 'true'])) return true;
+  }
   const roleDdl = (hasWord(s, 'role') || hasWord(s, 'user')) && (hasWord(s, 'alter') || hasWord(s, 'create'));
   if (roleDdl && ['superuser', 'bypassrls', 'createrole', 'replication'].some((a) => hasWord(s, a))) return true;
   return (
