@@ -212,15 +212,18 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
   });
 
   const sourceStatus: Record<string, string> = {};
+  // Source states name the reader (security-events, audit-trail); events name what they carry
+  // (security-event, audit): the metrics label both by the events' name, so they join.
+  const sourceLabel = (name: string) => ({ 'security-events': 'security-event', 'audit-trail': 'audit' })[name] ?? name;
   const onState = (state: SourceStateEvent) => {
     const up = state.kind === 'connected' || state.kind === 'reconnected' || state.kind === 'available';
     // Gap and handler notices are not a connection state.
     if (['connected', 'reconnected', 'disconnected', 'unavailable', 'available'].includes(state.kind))
       sourceStatus[state.source] = state.kind;
     if (state.kind === 'disconnected' || state.kind === 'handler-failed')
-      metrics.sourceErrors.inc({ source: state.source });
+      metrics.sourceErrors.inc({ source: sourceLabel(state.source) });
     if (up || state.kind === 'disconnected' || state.kind === 'unavailable')
-      metrics.sourceUp.set({ source: state.source }, up ? 1 : 0);
+      metrics.sourceUp.set({ source: sourceLabel(state.source) }, up ? 1 : 0);
     emit({ kind: 'monitor-source', state });
   };
   const roles = new RoleAttributes(pool, clock);

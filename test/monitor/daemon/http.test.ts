@@ -81,7 +81,7 @@ describe('the monitor over HTTP', () => {
     expect(lag).toBeLessThan(30);
     const beat = m.value('pgwarden_monitor_heartbeat_timestamp_seconds') ?? 0;
     expect(Math.abs(Date.now() / 1000 - beat)).toBeLessThan(10);
-    expect(m.value('pgwarden_monitor_source_up', { source: 'security-events' })).toBe(1);
+    expect(m.value('pgwarden_monitor_source_up', { source: 'security-event' })).toBe(1);
     expect(m.value('pgwarden_monitor_event_to_alert_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(m.types.get('pgwarden_monitor_event_to_alert_seconds')).toBe('histogram');
     // Nothing identifying the attacked account or the sink's secret leaks into labels.

@@ -263,9 +263,17 @@ describe('audit tampering rules', () => {
     expect(fires(signals)[0]?.details).toMatchObject({ fields: { 'fields.reason': 'line_break_in_name' } });
   });
 
-  it('puts a change marked audit_tampering into one alert, not two', async () => {
+  it('puts a log-setting change into one alert of the logging rule, not the trigger rule', async () => {
     const fired = await firedBy({
       ...statement("ALTER SYSTEM SET pgaudit.log = 'none'"),
+      fields: { category: 'logging_change' },
+    });
+    expect(fired).toEqual(['pg-audit-logging-changed']);
+  });
+
+  it('puts disabled audit triggers into one alert of the trigger rule', async () => {
+    const fired = await firedBy({
+      ...statement('ALTER TABLE audit.row_changes DISABLE TRIGGER ALL'),
       fields: { category: 'audit_tampering' },
     });
     expect(fired).toEqual(['pg-audit-trigger-tampering']);

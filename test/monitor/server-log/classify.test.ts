@@ -115,13 +115,13 @@ describe('classifyLogRecord', () => {
     expect(lowered.fields.category).toBeUndefined();
   });
 
-  it('gives a turned-off audit setting the audit_tampering category and pgaudit.* too', () => {
+  it('gives a turned-off audit setting the logging_change category and pgaudit.* too', () => {
     const off = classify({ message: 'parameter "log_statement" changed to "none"' });
     expect(off).toMatchObject({
       type: 'pg.config_changed',
-      fields: { parameter: 'log_statement', value: 'none', action: 'changed', category: 'audit_tampering' },
+      fields: { parameter: 'log_statement', value: 'none', action: 'changed', category: 'logging_change' },
     });
-    expect(classify({ message: 'parameter "pgaudit.log" changed to "none"' }).fields.category).toBe('audit_tampering');
+    expect(classify({ message: 'parameter "pgaudit.log" changed to "none"' }).fields.category).toBe('logging_change');
     expect(classify({ message: 'parameter "work_mem" changed to "8MB"' }).fields.category).toBeUndefined();
   });
 
@@ -164,8 +164,8 @@ describe('classifyLogRecord', () => {
     ['privilege_change', () => stmt('alter table t disable row level security')],
     ['privilege_change', () => stmt('ALTER TABLE t NO FORCE\n  ROW LEVEL SECURITY')],
     ['privilege_change', () => stmt('drop policy p on t')],
-    ['audit_tampering', () => stmt(`alter system set log_connections = off`)],
-    ['audit_tampering', () => stmt(`set pgaudit.log = 'none'`)],
+    ['logging_change', () => stmt(`alter system set log_connections = off`)],
+    ['logging_change', () => stmt(`set pgaudit.log = 'none'`)],
     ['audit_tampering', () => stmt('alter table audit.row_changes disable trigger all')],
     ['audit_tampering', () => stmt('set session_replication_role = replica')],
   ])('tags %s', (category, make) => {

@@ -19,7 +19,8 @@ export type LogCategory =
   | 'copy_program'
   | 'syntax_probe'
   | 'privilege_change'
-  | 'audit_tampering';
+  | 'audit_tampering'
+  | 'logging_change';
 
 /**
  * What the category checks look at.
@@ -95,14 +96,22 @@ export function hasPhrase(text: string, phrase: readonly string[]): boolean {
 
 const setsSomething = (s: string) => hasWord(s, 'set') || s.includes('set_config') || hasWord(s, 'reset');
 
+/** Audit capture switched off: triggers disabled, replication role, event triggers, pgaudit dropped. */
 function isAuditTampering(input: CategoryInput): boolean {
-  const p = input.parameter;
-  if (p !== undefined && (AUDIT_SETTINGS.has(p) || p.startsWith('pgaudit.'))) return true;
   const s = input.statement;
   if (s === '') return false;
   if (hasPhrase(s, ['disable', 'trigger']) || hasWord(s, 'session_replication_role')) return true;
   if (hasPhrase(s, ['event', 'trigger']) && (hasWord(s, 'drop') || hasWord(s, 'disable'))) return true;
-  if (s.includes('pgaudit') && (hasPhrase(s, ['drop', 'extension']) || setsSomething(s))) return true;
+  return s.includes('pgaudit') && hasPhrase(s, ['drop', 'extension']);
+}
+
+/** A pgaudit.* or log_* setting changed (reported by the server, or set by a statement). */
+function isLoggingChange(input: CategoryInput): boolean {
+  const p = input.parameter;
+  if (p !== undefined && (AUDIT_SETTINGS.has(p) || p.startsWith('pgaudit.'))) return true;
+  const s = input.statement;
+  if (s === '') return false;
+  if (s.includes('pgaudit') && setsSomething(s)) return true;
   if (!s.includes('log') && !s.includes('shared_preload')) return false;
   if (!setsSomething(s) && !hasPhrase(s, ['alter', 'system'])) return false;
   for (const setting of AUDIT_SETTINGS) if (hasWord(s, setting)) return true;
@@ -172,6 +181,7 @@ export function logCategory(input: CategoryInput): LogCategory | undefined {
   if (s.includes('request.jwt') && (s.includes('set_config') || hasWord(s, 'set'))) return 'jwt_claims_tampering';
   if (hasWord(s, 'row_security') || m.includes('"row_security"')) return 'row_security_off';
   if (isAuditTampering(input)) return 'audit_tampering';
+  if (isLoggingChange(input)) return 'logging_change';
   if (isPrivilegeChange(input)) return 'privilege_change';
   if (sqlstate !== undefined && PROBE_STATES.has(sqlstate)) return 'syntax_probe';
   return undefined;
