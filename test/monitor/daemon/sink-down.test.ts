@@ -52,11 +52,16 @@ describe('the monitor with a sink that is down', () => {
     const alert = await alertOf('sink-500@example.test');
     const mine = () => hooks(receiver.requests).filter((h) => h.alertId === alert.id);
     await waitUntil(() => mine().some((h) => h.status === 200), 20_000, 'the delivery to succeed');
-    expect(mine().map((h) => [h.action, h.status, h.signed])).toEqual([
-      ['trigger', 500, true],
-      ['trigger', 500, true],
+    // The receiver answers its next two requests, whichever delivery sends them, with 500: another
+    // alert of this monitor may take one of them. This alert's attempts are failures, then one 200.
+    const attempts = mine().map((h) => [h.action, h.status, h.signed]);
+    const failures = attempts.length - 1;
+    expect(failures).toBeGreaterThanOrEqual(1);
+    expect(attempts).toEqual([
+      ...Array.from({ length: failures }, () => ['trigger', 500, true]),
       ['trigger', 200, true],
     ]);
+    expect(receiver.requests.filter((r) => r.status === 500)).toHaveLength(2);
     // Every attempt of one delivery carries the same idempotency key (F-09).
     expect(new Set(mine().map((h) => h.key)).size).toBe(1);
 
@@ -67,11 +72,13 @@ describe('the monitor with a sink that is down', () => {
     );
     expect(
       (await deliveryRows(db)).filter((d) => d.alert_id === alert.id).map((d) => [d.action, d.state, d.attempts]),
-    ).toEqual([['trigger', 'delivered', 3]]);
+    ).toEqual([['trigger', 'delivered', failures + 1]]);
     const metrics = await scrape(monitor.server.url);
     expect(metrics.value('pgwarden_monitor_sink_failures_total', { sink: 'hook' })).toBe(2);
     expect(metrics.value('pgwarden_monitor_deliveries_total', { sink: 'hook', outcome: 'retry' })).toBe(2);
-    expect(metrics.value('pgwarden_monitor_deliveries_total', { sink: 'hook', outcome: 'sent' })).toBe(1);
+    expect(
+      metrics.value('pgwarden_monitor_deliveries_total', { sink: 'hook', outcome: 'sent' }),
+    ).toBeGreaterThanOrEqual(1);
     await waitUntil(
       async () => (await scrape(monitor.server.url)).value('pgwarden_monitor_delivery_queue_depth') === 0,
       5_000,
