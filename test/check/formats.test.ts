@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import {
   summarize,
 } from '../../src/check/index.js';
 import { installedDatabase } from '../helpers/db.js';
+import { expectChromium, findChromium } from '../helpers/chromium.js';
 import { quietInstalledDatabase } from './helpers/quiet-cluster.js';
 
 const evil = '<script>alert(1)</script>';
@@ -413,18 +413,7 @@ describe('renderFleet', () => {
   });
 });
 
-function findChromium(): string | undefined {
-  try {
-    const found = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-    if (found) return found;
-  } catch {
-    // not on PATH
-  }
-  return ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-}
-
 const chromiumPath = findChromium();
-const expectChromium = Boolean(process.env.CI || process.env.PGWARDEN_EXPECT_CHROMIUM);
 
 // Minimal DOM shapes for code that runs inside the page (the test compiles without the DOM lib).
 interface XmlEl {

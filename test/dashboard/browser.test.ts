@@ -1,21 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectChromium, findChromium } from '../helpers/chromium.js';
 import { type DashboardFixture, dashboardFixture } from './helpers/dashboard-fixture.js';
 
-function findChromium(): string | undefined {
-  try {
-    const found = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-    if (found) return found;
-  } catch {
-    // not on PATH
-  }
-  return ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-}
-
 const chromiumPath = findChromium();
-const expectChromium = Boolean(process.env.CI || process.env.PGWARDEN_EXPECT_CHROMIUM);
 
 const hostileTitle = '<img src=x onerror=alert(1)>';
 const hostileSummary = '</script><script>alert(2)</script>';

@@ -5,7 +5,7 @@ const entities: Record<string, string> = { apos: "'", quot: '"', lt: '<', gt: '>
 
 /**
  * Undoes the encodings attackers wrap an injection in, so one pattern sees them all: percent
- * encoding (repeated, so `%2527` becomes `'`), `%uXXXX`, `\uXXXX` and `\xXX` escapes, HTML
+ * encoding (repeated, so `%2527` becomes `'`), `%u`/`\u` plus four hex digits and `\x` plus two, HTML
  * entities, Unicode compatibility forms (NFKC) and quote look-alikes (U+2019, U+02BC …). Text
  * with none of these comes back unchanged without copying.
  *

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { udpCollector } from '../../helpers/collectors.js';
 import { SMTPServer } from 'smtp-server';
 
 // Real receivers on 127.0.0.1 for the alert sinks: an HTTP endpoint that records requests and
@@ -234,17 +234,7 @@ export interface SyslogListener {
 }
 
 /** A UDP syslog listener (RFC 5426: one message per datagram). */
-export async function syslogUdpListener(): Promise<SyslogListener> {
-  const socket = createSocket('udp4');
-  const messages: string[] = [];
-  socket.on('message', (m) => messages.push(m.toString('utf8')));
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return {
-    port: socket.address().port,
-    messages,
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-  };
-}
+export const syslogUdpListener = (): Promise<SyslogListener> => udpCollector();
 
 /** Splits RFC 6587 octet-counted frames (`LEN SP MSG`); returns the messages and the unparsed rest. */
 export function parseOctetFrames(data: Buffer): { messages: string[]; rest: Buffer } {
