@@ -28,6 +28,7 @@ import { quoteLiteral, withClient } from '../dist/db/client.js';
 import { LocalCluster } from '../dist/db/embedded/index.js';
 import { install } from '../dist/install/index.js';
 import { UserAnalytics } from '../dist/monitor/analytics/index.js';
+import { ChangeWindows } from '../dist/monitor/change-windows.js';
 import { startMonitorServer } from '../dist/monitor/monitor-server.js';
 import { MonitorPipeline } from '../dist/monitor/pipeline.js';
 import { loadRules, RuleEngine } from '../dist/monitor/rules/index.js';
@@ -426,7 +427,7 @@ async function quality() {
     const t0 = performance.now();
     const corpus = generateCorpus({ seed }, { classifyLogRecord });
     const generated = performance.now() - t0;
-    const run = await replayCorpus(corpus, { MonitorPipeline, RuleEngine, UserAnalytics, rules });
+    const run = await replayCorpus(corpus, { MonitorPipeline, RuleEngine, UserAnalytics, ChangeWindows, rules });
     const score = scoreCorpus(corpus, run.alerts, { updates: run.updates });
     const o = corpus.options;
     console.log(

@@ -105,10 +105,10 @@ export function generateCorpus(options = {}, deps) {
  * 'update' signals apart.
  *
  * @example
- * const run = await replayCorpus(corpus, { MonitorPipeline, RuleEngine, UserAnalytics, rules: await loadRules() });
+ * const run = await replayCorpus(corpus, { MonitorPipeline, RuleEngine, UserAnalytics, ChangeWindows, rules: await loadRules() });
  */
 export async function replayCorpus(corpus, deps) {
-  const { MonitorPipeline, RuleEngine, UserAnalytics, rules } = deps;
+  const { MonitorPipeline, RuleEngine, UserAnalytics, ChangeWindows, rules } = deps;
   const flushMs = deps.flushIntervalMs ?? 1000;
   let now = corpus.start;
   const clock = () => now;
@@ -120,6 +120,8 @@ export async function replayCorpus(corpus, deps) {
     engine,
     clock,
     analytics: { observe: (e) => analytics.observe(e).events, noteAlert: (u, s) => analytics.noteAlert(u, s) },
+    // As the daemon: the analytics' context (known addresses, usual volumes), then change windows.
+    enrichers: ChangeWindows ? [analytics, new ChangeWindows()] : [analytics],
     onSignals: async (signals) => {
       for (const s of signals) {
         const a = {

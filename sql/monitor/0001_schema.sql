@@ -148,6 +148,119 @@ create table monitor.heartbeats (
 );
 alter table monitor.heartbeats owner to {{role:owner}};
 
+-- Approved change windows (M-07: privilege changes "outside an approved migration" alert). A
+-- security admin approves, ahead of time, that one principal (a database role such as the
+-- migration runner, or an application user) makes privilege and policy changes during a bounded
+-- time; the rules that honour windows (docs/monitor.md) stay quiet for that principal then. Rows
+-- change only through monitor.open_change_window() / close_change_window(), each logged as a
+-- security event, so an approval can neither be hidden nor backdated.
+create table monitor.change_windows (
+  id           bigint      generated always as identity primary key,
+  principal    text        not null check (pg_catalog.length(principal) between 1 and 200),
+  starts_at    timestamptz not null,
+  ends_at      timestamptz not null,
+  reason       text        not null check (pg_catalog.length(reason) between 3 and 500),
+  ticket       text        check (pg_catalog.length(ticket) between 1 and 200),
+  -- the person named by the caller, and the database login that made the call
+  approver     text        not null check (pg_catalog.length(approver) between 1 and 200),
+  approved_by  text        not null default session_user,
+  created_at   timestamptz not null default pg_catalog.clock_timestamp(),
+  closed_at    timestamptz,
+  closed_by    text,
+  check (ends_at > starts_at),
+  check (ends_at - starts_at <= interval '24 hours')
+);
+alter table monitor.change_windows owner to {{role:owner}};
+create index change_windows_open_idx on monitor.change_windows (ends_at) where closed_at is null;
+comment on table monitor.change_windows is 'pgwarden: approved change windows (a principal, a time range, who approved it and why)';
+
+-- Opens a change window. Refuses (PW608) a window that is not ahead of time (it may start at most
+-- 5 minutes in the past), lasts more than 24 hours, has no reason, or covers the approving
+-- principal itself: nobody approves their own changes.
+create function monitor.open_change_window(p_principal text, p_starts_at timestamptz, p_ends_at timestamptz,
+  p_reason text, p_approver text, p_ticket text default null)
+returns monitor.change_windows
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  w monitor.change_windows;
+  v_principal text := pg_catalog.btrim(p_principal);
+begin
+  if v_principal is null or pg_catalog.length(v_principal) not between 1 and 200 then
+    raise exception using errcode = 'PW608', message = 'a change window needs the principal it covers (1 to 200 characters)';
+  end if;
+  if p_approver is null or pg_catalog.length(p_approver) not between 1 and 200 then
+    raise exception using errcode = 'PW608', message = 'a change window needs the approving user (1 to 200 characters)';
+  end if;
+  if p_reason is null or pg_catalog.length(pg_catalog.btrim(p_reason)) not between 3 and 500 then
+    raise exception using errcode = 'PW608', message = 'a change window needs a reason (3 to 500 characters)';
+  end if;
+  if pg_catalog.lower(v_principal) in (pg_catalog.lower(session_user), pg_catalog.lower(p_approver)) then
+    raise exception using errcode = 'PW608', message = 'a change window cannot be approved by the principal it covers',
+      hint = 'another security admin approves the window';
+  end if;
+  if p_starts_at is null or p_ends_at is null or p_ends_at <= p_starts_at then
+    raise exception using errcode = 'PW608', message = 'a change window needs a start before its end';
+  end if;
+  if p_starts_at < pg_catalog.clock_timestamp() - interval '5 minutes' then
+    raise exception using errcode = 'PW608', message = 'a change window cannot start in the past',
+      hint = 'approve windows ahead of the change; past changes keep their alerts';
+  end if;
+  if p_ends_at - p_starts_at > interval '24 hours' then
+    raise exception using errcode = 'PW608', message = 'a change window lasts at most 24 hours';
+  end if;
+  insert into monitor.change_windows (principal, starts_at, ends_at, reason, ticket, approver)
+  values (v_principal, p_starts_at, p_ends_at, pg_catalog.btrim(p_reason), p_ticket, p_approver)
+  returning * into w;
+  perform logs.log_event('monitor.change_window_opened', 'warning', p_approver, v_principal, null,
+    pg_catalog.jsonb_build_object('window_id', w.id, 'principal', w.principal, 'starts_at', w.starts_at,
+      'ends_at', w.ends_at, 'reason', pg_catalog.left(w.reason, 200), 'ticket', w.ticket,
+      'approved_by', w.approved_by));
+  return w;
+end
+$$;
+alter function monitor.open_change_window(text, timestamptz, timestamptz, text, text, text) owner to {{role:owner}};
+revoke all on function monitor.open_change_window(text, timestamptz, timestamptz, text, text, text) from public;
+
+-- Ends a change window early (PW608 for an unknown or already closed one).
+create function monitor.close_change_window(p_id bigint, p_actor text)
+returns monitor.change_windows
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  w monitor.change_windows;
+begin
+  if p_actor is null or pg_catalog.length(p_actor) not between 1 and 200 then
+    raise exception using errcode = 'PW608', message = 'closing a change window needs the acting user (1 to 200 characters)';
+  end if;
+  update monitor.change_windows
+     set closed_at = pg_catalog.clock_timestamp(), closed_by = p_actor
+   where id = p_id and closed_at is null
+  returning * into w;
+  if not found then
+    raise exception using errcode = 'PW608', message = pg_catalog.format('change window %s does not exist or is closed', p_id);
+  end if;
+  perform logs.log_event('monitor.change_window_closed', 'notice', p_actor, w.principal, null,
+    pg_catalog.jsonb_build_object('window_id', w.id, 'principal', w.principal, 'closed_by', session_user));
+  return w;
+end
+$$;
+alter function monitor.close_change_window(bigint, text) owner to {{role:owner}};
+revoke all on function monitor.close_change_window(bigint, text) from public;
+
+-- The rule engine's open windows and incidents, saved by a monitor at shutdown so an attack that
+-- spans a restart is still counted whole (one row per monitor instance).
+create table monitor.rule_state (
+  instance  text        primary key check (pg_catalog.length(instance) between 1 and 200),
+  saved_at  timestamptz not null default pg_catalog.clock_timestamp(),
+  state     jsonb       not null check (pg_catalog.jsonb_typeof(state) = 'object')
+);
+alter table monitor.rule_state owner to {{role:owner}};
+
 -- security definer so every trigger function on pgwarden's tables is one (R-19). Sends only the
 -- highest new id: the listener reads rows by id, so folded or lost notifications lose nothing.
 create function monitor._notify_events() returns trigger
@@ -271,7 +384,7 @@ revoke all on function monitor.heartbeat_age(text) from public;
 -- auditor reads them. Request roles get nothing.
 grant usage on schema monitor to {{role:auditor}}, {{role:security_admin}};
 grant select on monitor.alerts, monitor.alert_changes, monitor.silences, monitor.user_profiles,
-  monitor.heartbeats to {{role:auditor}};
+  monitor.heartbeats, monitor.change_windows to {{role:auditor}};
 -- The lifecycle columns of an alert (status, who acknowledged or resolved it, when) change only
 -- through monitor.set_alert_status(), which records each change and logs it; the monitor may
 -- write an alert's counters and description but not its status, and may not write its history.
@@ -284,6 +397,10 @@ grant select, insert, update on monitor.deliveries, monitor.source_positions, mo
   monitor.heartbeats to {{role:security_admin}};
 grant select, insert, delete on monitor.silences to {{role:security_admin}};
 grant delete on monitor.heartbeats to {{role:security_admin}};
+grant select on monitor.change_windows to {{role:security_admin}};
+grant select, insert, update, delete on monitor.rule_state to {{role:security_admin}};
+grant execute on function monitor.open_change_window(text, timestamptz, timestamptz, text, text, text),
+  monitor.close_change_window(bigint, text) to {{role:security_admin}};
 grant execute on function monitor.set_alert_status(bigint, text, text, text) to {{role:security_admin}};
 grant execute on function monitor.heartbeat_age(text) to {{role:auditor}}, {{role:security_admin}};
 grant execute on function monitor.log_request_event(text, text, inet, jsonb) to {{role:security_admin}};

@@ -18,6 +18,7 @@ import { statusCommand } from './commands/status.js';
 import { uninstallCommand } from './commands/uninstall.js';
 import { upCommand } from './commands/up.js';
 import * as monitorCommands from './commands/monitor.js';
+import * as windowCommands from './commands/change-window.js';
 import type { CliContext, GlobalFlags } from './context.js';
 import { type Output, printError } from './output.js';
 
@@ -131,6 +132,13 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
     .description("the dead-man's switch: alert through the sinks when the monitor's heartbeat grows old")
     .option('--max-age <seconds>', 'heartbeat age that alerts (default monitor.watchdogMaxAgeSeconds, 30)')
     .option('--once', 'check once: exit 0 while fresh, 1 when stale (for cron)')
+    .option('--instance <name>', 'watch this monitor only (monitor.instance); default: any monitor')
+    .option(
+      '--stall-after <seconds>',
+      'a beating monitor with events waiting longer than this is stalled (default max(60, 2 × max age))',
+    )
+    .option('--remind-every <minutes>', 'repeat the alert this often while the outage lasts (0: never; default 30)')
+    .option('--state-file <path>', 'where the watchdog remembers what it reported')
     .action(action(monitorCommands.monitorWatchdogCommand as Handler));
   monitor
     .command('alerts')
@@ -150,6 +158,33 @@ function buildProgram(run: (handler: Handler, flags: object) => void): Command {
       .action(function (this: Command, id: unknown) {
         run(monitorCommands.monitorSetStatusCommand as Handler, { ...this.optsWithGlobals(), id, status });
       });
+  // Approved change windows (src/cli/commands/change-window.ts).
+  const window = monitor
+    .command('window')
+    .description('approved change windows: a principal whose privilege changes are expected for a while');
+  window
+    .command('open <principal>')
+    .description('approve privilege and policy changes by <principal> (a role or user) for a while (at most 24 h)')
+    .option('--for <duration>', 'how long: 30m, 2h … (default 1h)')
+    .option('--start <time>', 'when it starts, ISO 8601 (default now; never in the past)')
+    .option('--reason <text>', 'the change approved (required)')
+    .option('--ticket <id>', 'the change ticket')
+    .option('--actor <name>', 'who approves (default: the OS user; never the principal itself)')
+    .action(function (this: Command, principal: unknown) {
+      run(windowCommands.monitorWindowOpenCommand as Handler, { ...this.optsWithGlobals(), principal });
+    });
+  window
+    .command('close <id>')
+    .description('end a change window early')
+    .option('--actor <name>', 'who (default: the OS user)')
+    .action(function (this: Command, id: unknown) {
+      run(windowCommands.monitorWindowCloseCommand as Handler, { ...this.optsWithGlobals(), id });
+    });
+  window
+    .command('list')
+    .description('open and future change windows')
+    .option('--all', 'also closed and ended ones')
+    .action(action(windowCommands.monitorWindowListCommand as Handler));
   const serve = program.command('serve').description('run one pgwarden service in the foreground');
   serve
     .command('auth')

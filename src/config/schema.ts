@@ -272,6 +272,12 @@ export const configSchema = z
         pollIntervalMs: z.coerce.number().int().min(100).max(600_000).default(5_000),
         /** The monitor writes a heartbeat this often. */
         heartbeatIntervalMs: z.coerce.number().int().min(500).max(600_000).default(5_000),
+        /**
+         * This monitor's name in monitor.heartbeats and monitor.rule_state (what `monitor watchdog
+         * --instance` names). Default: host, process id and a random part for the heartbeat, the
+         * host name for the rule windows kept across a restart.
+         */
+        instance: z.string().min(1).max(200).optional(),
         /** `pgwarden monitor watchdog` alerts when the heartbeat is older than this. */
         watchdogMaxAgeSeconds: z.coerce.number().int().min(2).max(86_400).default(30),
         /** A user-behaviour risk score at or above this raises an anomaly alert. */

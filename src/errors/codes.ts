@@ -265,6 +265,8 @@ export const ErrorCodes = {
   MONITOR_DASHBOARD_DENIED: 'PW606',
   /** The monitor's heartbeat is older than the watchdog allows: the monitor is down or cut off. */
   MONITOR_HEARTBEAT_STALE: 'PW607',
+  /** A change window was refused: self-approved, backdated, longer than 24 h, without a reason, or unknown/closed. */
+  MONITOR_CHANGE_WINDOW_INVALID: 'PW608',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -8,11 +8,12 @@ import { AlertStore, type RecordResult } from './alerts/index.js';
 import { ProfileStore, UserAnalytics } from './analytics/index.js';
 import { EventRate } from './event-rate.js';
 import type { MonitorEvent, UntimedEvent } from './event.js';
+import { ChangeWindows, loadOpenChangeWindows } from './change-windows.js';
 import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { type MonitorMetrics, monitorMetrics } from './monitor-metrics.js';
 import { MonitorPipeline } from './pipeline.js';
 import { RoleAttributes } from './role-attributes.js';
-import { RuleEngine, type Rule } from './rules/index.js';
+import { RuleEngine, type Rule, type RuleStateRestoreReport, RuleStateStore } from './rules/index.js';
 import type { ServerLogPlan } from './server-log-plan.js';
 import { DeliveryQueue, type DeliveryEvent, type Sink } from './sinks/index.js';
 import {
@@ -37,7 +38,10 @@ export type MonitorDaemonEvent =
     }
   | { kind: 'monitor-source'; state: SourceStateEvent }
   | { kind: 'monitor-delivery'; event: DeliveryEvent }
-  | { kind: 'monitor-error'; part: string; error: unknown };
+  | { kind: 'monitor-error'; part: string; error: unknown }
+  /** The rule engine's windows restored at start (`report`) or saved at shutdown (`bytes`, `omitted` groups). */
+  | { kind: 'monitor-rule-state'; action: 'restored'; instance: string; report: RuleStateRestoreReport }
+  | { kind: 'monitor-rule-state'; action: 'saved'; instance: string; bytes: number; omitted: number };
 
 /** Options of {@link startMonitor}. */
 export interface MonitorDaemonOptions {
@@ -145,6 +149,8 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
     thresholds: { threshold: options.riskThreshold },
   });
   await analytics.load();
+  // Change windows approved before this start; later ones arrive as verified security events.
+  const changeWindows = new ChangeWindows(await loadOpenChangeWindows(pool));
   const rate = new EventRate(60);
   let alertCount = 0;
 
@@ -187,8 +193,27 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
     });
   };
 
+  // The windows of the last graceful shutdown, restored before any source starts, so an attack
+  // spanning a restart counts whole. Kept under the instance name when one is given, else under
+  // the host name: the default instance name changes with every process.
+  const engine = new RuleEngine({ rules: options.rules, clock });
+  const ruleState = new RuleStateStore(pool);
+  const stateKey = options.instance ?? hostname();
+  await ruleState
+    .load(stateKey)
+    .then((saved) => {
+      if (saved)
+        emit({
+          kind: 'monitor-rule-state',
+          action: 'restored',
+          instance: stateKey,
+          report: engine.restore(saved.state),
+        });
+    })
+    .catch((error: unknown) => emit({ kind: 'monitor-error', part: 'rule-state', error }));
+
   const pipeline = new MonitorPipeline({
-    engine: new RuleEngine({ rules: options.rules, clock }),
+    engine,
     analytics: {
       observe: (event: MonitorEvent) => {
         const result = analytics.observe(event);
@@ -197,6 +222,7 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
       },
       noteAlert: (user, severity) => analytics.noteAlert(user, severity),
     },
+    enrichers: [analytics, changeWindows],
     onSignals: recordSignals,
     clock,
     onObservation: (o) => {
@@ -300,6 +326,12 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
       instance,
       intervalMs: options.heartbeatIntervalMs,
       details: () => ({ events: pipeline.stats().events, alerts: alertCount, sources: sourceStatus }),
+      // What the watchdog compares with the waiting events to tell a stuck monitor from an idle one.
+      progress: () => ({
+        events: pipeline.stats().events,
+        states: sourceStatus,
+        positions: { 'security-events': securityEvents.cursor?.last, 'audit-trail': auditTrail.cursor?.last },
+      }),
       onBeat: (at: number) => metrics.heartbeat.set(undefined, at / 1000),
       onError: (error: unknown) => emit({ kind: 'monitor-error', part: 'heartbeat', error }),
     });
@@ -325,11 +357,21 @@ export async function startMonitor(options: MonitorDaemonOptions): Promise<Monit
       closing = true;
       for (const timer of timers) clearInterval(timer);
       await Promise.allSettled(sources.map((s) => s.close()));
+      // The windows are kept once what the sources handed over is counted, and before the flush
+      // a day ahead closes them all (that flush hands on the pending events the snapshot leaves out).
+      await pipeline.flush().catch((error: unknown) => emit({ kind: 'monitor-error', part: 'flush', error }));
+      const snapshot = engine.snapshot();
       // What the sources delivered last is counted, written and sent before the pool goes.
       // As of a day ahead: incidents still growing hand on their last events now.
       await pipeline
         .flush(clock() + 86_400_000)
         .catch((error: unknown) => emit({ kind: 'monitor-error', part: 'flush', error }));
+      await ruleState
+        .save(stateKey, snapshot)
+        .then(({ bytes }) =>
+          emit({ kind: 'monitor-rule-state', action: 'saved', instance: stateKey, bytes, omitted: snapshot.omitted }),
+        )
+        .catch((error: unknown) => emit({ kind: 'monitor-error', part: 'rule-state', error }));
       await analytics.flush().catch((error: unknown) => emit({ kind: 'monitor-error', part: 'profiles', error }));
       await queue.runOnce().catch(() => undefined);
       await queue.close().catch(() => undefined);
@@ -349,7 +391,15 @@ function startServerLog(
 ): { start: () => Promise<void>; close: () => Promise<void> } | undefined {
   const plan = options.serverLog;
   if (plan.mode === 'off') return undefined;
-  const common = { format: plan.format, positions, onEvents: push, onState, startAt, clock: options.clock };
+  const common = {
+    format: plan.format,
+    ...(plan.expectPrefix === undefined ? {} : { expectPrefix: plan.expectPrefix }),
+    positions,
+    onEvents: push,
+    onState,
+    startAt,
+    clock: options.clock,
+  };
   return plan.mode === 'file'
     ? new ServerLogTailer({ ...common, directory: plan.directory })
     : new RemoteLogReader({ ...common, connection: options.connection });

@@ -74,7 +74,32 @@ export interface MonitorEvent {
   statement?: string;
   /** Source-specific scalars the rules may filter on (reason, class, command, rows, table …). */
   fields: Record<string, string | number | boolean>;
+  /**
+   * What the monitor knows about the event beyond what the source wrote, added just before the
+   * rules see it (rules read it as `context.<name>`). Absent when nothing is known.
+   */
+  context?: EventContext;
 }
+
+/**
+ * The monitor's own knowledge about an event, filled in by the pipeline's enrichers: the
+ * behaviour analytics and the approved change windows. A missing value means "not known" (a
+ * principal whose profile is not in memory, an event without address or rows), never "no".
+ */
+export interface EventContext {
+  /**
+   * The principal has worked from this exact address before (at least twice, learned from
+   * everything but failed logins, so guessing from an address never makes it known).
+   */
+  known_address?: boolean;
+  /** The principal's rows read or changed this hour, this event's included, are within its learned hourly volume. */
+  usual_volume?: boolean;
+  /** The id of the approved change window that covers the principal now (monitor.change_windows). */
+  change_window?: string;
+}
+
+/** The names `context.<name>` may take in a rule. */
+export const eventContextNames: readonly (keyof EventContext)[] = ['known_address', 'usual_volume', 'change_window'];
 
 /** An event before the monitor stamped its receive time. */
 export type UntimedEvent = Omit<MonitorEvent, 'time'> & { time?: number };

@@ -18,9 +18,18 @@ export { startHeartbeat } from './heartbeat.js';
 export { type MonitorServer, startMonitorServer, type StartMonitorServerOptions } from './monitor-server.js';
 export { MonitorPipeline } from './pipeline.js';
 export { replayLog, type ReplayIncident, type ReplayResult } from './replay.js';
-export { loadRules, parseRules, type Rule, RuleEngine, rulesMarkdown } from './rules/index.js';
+export { loadRules, parseRules, type Rule, RuleEngine, RuleStateStore, rulesMarkdown } from './rules/index.js';
 export { planServerLog, type ServerLogPlan } from './server-log-plan.js';
 export { createSink, DeliveryQueue, type Sink, signWebhook, verifyWebhookSignature } from './sinks/index.js';
 export { recommendedLogLinePrefix } from './sources/server-log/index.js';
 export { createTokenRejectionReporter } from './reporters/index.js';
-export { startWatchdog } from './watchdog.js';
+export {
+  fileStateStore,
+  runWatchdogOnce,
+  startWatchdog,
+  startWatchdogAlerts,
+  WatchdogNotifier,
+  type WatchdogOnceOptions,
+  type WatchdogOnceReport,
+} from './watchdog.js';
+export { ChangeWindows, closeChangeWindow, loadOpenChangeWindows, openChangeWindow } from './change-windows.js';

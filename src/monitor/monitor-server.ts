@@ -82,6 +82,7 @@ export async function startMonitorServer(options: StartMonitorServerOptions): Pr
       statsIntervalMs: m.statsIntervalMs,
       pollIntervalMs: m.pollIntervalMs,
       heartbeatIntervalMs: m.heartbeatIntervalMs,
+      ...(m.instance ? { instance: m.instance } : {}),
       riskThreshold: m.riskThreshold,
       metrics,
       alertUrl: (id) => `${(publicUrl ?? '').replace(/\/$/, '')}/#/alerts/${encodeURIComponent(id)}`,

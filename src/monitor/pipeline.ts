@@ -1,5 +1,5 @@
 import type { AlertSignal } from './alert-signal.js';
-import { addressBlock, type MonitorEvent, type UntimedEvent } from './event.js';
+import { addressBlock, type EventContext, type MonitorEvent, type UntimedEvent } from './event.js';
 
 /** The rule engine as the pipeline uses it. */
 export interface SignalEngine {
@@ -13,6 +13,15 @@ export interface EventAnalytics {
   noteAlert(user: string, severity: AlertSignal['rule']['severity']): void;
 }
 
+/**
+ * Adds what the monitor knows about an event before the rules see it (`context.*` in a rule): the
+ * behaviour analytics (a known address, a usual volume), the approved change windows.
+ */
+export interface EventEnricher {
+  /** The context known for `event`, or undefined. Called once per event, before the rules and the analytics' learning. */
+  contextOf(event: MonitorEvent): EventContext | undefined;
+}
+
 /** What the pipeline reports as it goes: the daemon feeds these to the logger and the metrics. */
 export type PipelineObservation =
   { kind: 'event'; event: MonitorEvent } | { kind: 'signal'; signal: AlertSignal; latencyMs: number };
@@ -21,6 +30,8 @@ export type PipelineObservation =
 export interface MonitorPipelineOptions {
   engine: SignalEngine;
   analytics?: EventAnalytics;
+  /** Run in order on every event a source delivered; later ones win on the same context name. */
+  enrichers?: readonly EventEnricher[];
   /** Receives every signal (the alert store in the daemon, stdout in `monitor replay`). */
   onSignals: (signals: AlertSignal[]) => Promise<void>;
   onObservation?: (observation: PipelineObservation) => void;
@@ -81,13 +92,24 @@ export class MonitorPipeline {
   async #run(batch: readonly UntimedEvent[]): Promise<void> {
     const signals: AlertSignal[] = [];
     for (const raw of batch) {
-      const event = stamp(raw, this.#clock());
+      const event = this.#enrich(stamp(raw, this.#clock()));
       this.#take(event, signals);
       for (const derived of this.#options.analytics?.observe(event) ?? []) {
         this.#take(stamp(derived, event.time), signals);
       }
     }
     await this.#emit(signals);
+  }
+
+  #enrich(event: MonitorEvent): MonitorEvent {
+    const enrichers = this.#options.enrichers;
+    if (!enrichers || enrichers.length === 0) return event;
+    let context: EventContext | undefined = event.context;
+    for (const enricher of enrichers) {
+      const found = enricher.contextOf(event);
+      if (found) context = context ? { ...context, ...found } : found;
+    }
+    return context === event.context ? event : { ...event, context };
   }
 
   #take(event: MonitorEvent, into: AlertSignal[]): void {

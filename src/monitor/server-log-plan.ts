@@ -1,14 +1,15 @@
 import { access, constants } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type pg from 'pg';
+import { recommendedLogLinePrefix } from './sources/server-log/index.js';
 
 /** The log formats the monitor reads. */
 export type ServerLogFormat = 'jsonlog' | 'csvlog' | 'stderr';
 
 /** How the monitor will read the server log, or why it will not. */
 export type ServerLogPlan =
-  | { mode: 'file'; directory: string; format: ServerLogFormat }
-  | { mode: 'sql'; format: ServerLogFormat }
+  | { mode: 'file'; directory: string; format: ServerLogFormat; expectPrefix?: boolean }
+  | { mode: 'sql'; format: ServerLogFormat; expectPrefix?: boolean }
   | { mode: 'off'; reason: string };
 
 /** What the user asked for (the `monitor` config section). */
@@ -20,6 +21,7 @@ export interface ServerLogRequest {
 
 interface ServerLogSettings {
   logging_collector: string;
+  log_line_prefix: string;
   log_destination: string;
   log_directory: string;
   data_directory: string | null;
@@ -50,6 +52,10 @@ export async function planServerLog(client: pg.ClientBase, request: ServerLogReq
         : 'logging_collector is off, so the server writes no log file (set logging_collector = on and log_destination = jsonlog, then restart)',
     };
   }
+  // stderr written with pgwarden's prefix: a line without it is never a record, from the first
+  // line on (a forged "ERROR:  …" in a user or database name is reported, not read).
+  const prefix =
+    format === 'stderr' && settings.log_line_prefix === recommendedLogLinePrefix ? { expectPrefix: true } : {};
   const configured = request.logDirectory;
   const directory =
     configured ??
@@ -59,9 +65,9 @@ export async function planServerLog(client: pg.ClientBase, request: ServerLogReq
   const local = (settings.data_directory !== null || configured !== undefined) && (await readable(directory));
   if (request.serverLog === 'file' || (request.serverLog === 'auto' && local)) {
     if (!local) return { mode: 'off', reason: `the log directory ${directory} is not readable on this machine` };
-    return { mode: 'file', directory, format };
+    return { mode: 'file', directory, format, ...prefix };
   }
-  if (settings.can_read_files) return { mode: 'sql', format };
+  if (settings.can_read_files) return { mode: 'sql', format, ...prefix };
   return {
     mode: 'off',
     reason:
@@ -72,6 +78,7 @@ export async function planServerLog(client: pg.ClientBase, request: ServerLogReq
 async function readSettings(client: pg.ClientBase): Promise<ServerLogSettings> {
   const { rows } = await client.query<ServerLogSettings>(
     `select pg_catalog.current_setting('logging_collector') as logging_collector,
+            pg_catalog.current_setting('log_line_prefix') as log_line_prefix,
             pg_catalog.current_setting('log_destination') as log_destination,
             pg_catalog.current_setting('log_directory') as log_directory,
             -- data_directory is readable by superusers and pg_read_all_settings only

@@ -203,7 +203,24 @@ export function massRead(env, start, i) {
   };
 }
 
-/** A superuser session from a remote address: interactive (minutes) or scripted (seconds). */
+/**
+ * The login line of session `pid` as the daemon hands it to the rules: `connection authorized:
+ * user=…` does not say whether the role is a superuser, so the daemon's RoleAttributes, which reads
+ * pg_roles, marks the logins of superuser roles with fields.superuser before the pipeline
+ * (daemon.ts: `pipeline.push(roles.mark(events))`). replayCorpus has no role catalog to run that
+ * step with; without it a scripted session of a few seconds, which no statistics sample catches,
+ * reached the rules as a login of an ordinary role.
+ */
+function markSuperuserLogin(b, pid) {
+  const login = b.entries.findLast((x) => x.event.type === 'pg.login' && x.event.fields.pid === pid);
+  if (login) login.event.fields = { ...login.event.fields, superuser: true };
+}
+
+/**
+ * A superuser session from a remote address: interactive (minutes) or scripted (seconds). Its
+ * server-log login is detectable whatever the length; the statistics source sees the session
+ * only when it is alive at a sample.
+ */
 export function superuserRemoteLogin(env, start) {
   const { b, r, addrs, stats } = env;
   const role = r.chance(0.8) ? 'postgres' : 'pgadmin';
@@ -211,6 +228,7 @@ export function superuserRemoteLogin(env, start) {
   const quick = r.chance(0.15);
   const duration = quick ? r.float(1, 5) * SEC : r.float(0.5, 20) * MIN;
   const s = b.session(start, { user: role, host, database: 'postgres' });
+  markSuperuserLogin(b, s.pid);
   stats.backend(role, start, start + duration, host, true, s.pid);
   s.end(start + duration);
   return {

@@ -252,9 +252,39 @@ function dbaMaintenance(env, day) {
   }
 }
 
+/**
+ * A security admin approves a change window ahead of the change (monitor.open_change_window()),
+ * as the security-event source delivers it: the window read back from monitor.change_windows.
+ */
+function approveWindow(env, at, principal, startsAt, endsAt, reason, ticket) {
+  const id = (env.changeWindows = (env.changeWindows ?? 0) + 1);
+  env.b.sec(at, 'monitor.change_window_opened', {
+    user: 'lena.ops@example.com',
+    dbUser: 'pgw_security_admin',
+    addr: '10.0.0.21',
+    severity: 'warning',
+    fields: {
+      window_id: id,
+      principal,
+      starts_at: new Date(startsAt).toISOString(),
+      ends_at: new Date(endsAt).toISOString(),
+      reason,
+      ticket,
+      approved_by: 'pgw_security_admin',
+      window_verified: true,
+      window_principal: principal,
+      window_starts: startsAt,
+      window_ends: endsAt,
+    },
+  });
+}
+
 /** An evening deploy's migration: a table with RLS and a policy, a grant, a column, an index, one policy replaced. */
 function migration(env, at, measured) {
   const { b, r, stats } = env;
+  const ticket = `CHG-${r.int(1000, 9999)}`;
+  // The deploy's change ticket was approved in the afternoon, for the evening's release window.
+  approveWindow(env, at - r.int(3, 5) * HOUR, 'migrator', at - 30 * MIN, at + 90 * MIN, 'release migration', ticket);
   const s = b.session(at, { user: 'migrator', host: '10.30.0.5', app: 'migrate' });
   stats.backend('migrator', at, at + 3 * MIN, '10.30.0.5', false, s.pid);
   const n = r.int(100, 999);
@@ -312,8 +342,11 @@ function migration(env, at, measured) {
   s.end(t + 10 * SEC);
   if (!measured) return;
   env.benign.push(benignLabel('migration', at, t + 10 * SEC, ['migrator', '10.30.0.5']));
-  // The DBA grants a predefined role in the window, as the change ticket approved.
+  // The DBA grants a predefined role in the window, as the change ticket approved: one window for
+  // the DBA's statement, one for the role that changes (the role catalog names no actor).
   const g = t + r.int(1, 4) * MIN;
+  approveWindow(env, at - 2 * HOUR, 'dba_jane', at - 30 * MIN, at + 90 * MIN, 'reporting reads all data', ticket);
+  approveWindow(env, at - 2 * HOUR, 'reporting', at - 30 * MIN, at + 90 * MIN, 'reporting reads all data', ticket);
   const d = b.session(g, { user: 'dba_jane', host: '10.0.0.10' });
   d.rec(g + 20 * SEC, { message: 'statement: grant pg_read_all_data to reporting' });
   d.rec(g + 20 * SEC + 1, { message: pgauditMessage(3, 'ROLE', 'GRANT', 'grant pg_read_all_data to reporting') });

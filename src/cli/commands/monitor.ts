@@ -1,7 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { PgwardenConfig } from '../../config/index.js';
-import { withClient } from '../../db/index.js';
 import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import { createLogger, type Logger } from '../../logger/index.js';
 import { AlertStore } from '../../monitor/alerts/index.js';
@@ -10,7 +10,14 @@ import { startMonitorServer } from '../../monitor/monitor-server.js';
 import { replayLog } from '../../monitor/replay.js';
 import { loadRules, type RuleOverride } from '../../monitor/rules/index.js';
 import { createSink } from '../../monitor/sinks/index.js';
-import { startWatchdog } from '../../monitor/watchdog.js';
+import {
+  defaultStallSeconds,
+  fileStateStore,
+  runWatchdogOnce,
+  startWatchdogAlerts,
+  type WatchdogNotifyEvent,
+  watchedName,
+} from '../../monitor/watchdog.js';
 import { type CliContext, configFor, type GlobalFlags, withDatabase } from '../context.js';
 import { paint, printJson, table } from '../output.js';
 import { untilStopped } from './serve.js';
@@ -72,6 +79,9 @@ export function logMonitorEvent(log: Logger, event: MonitorDaemonEvent): void {
     case 'monitor-delivery':
       if (event.event.kind === 'delivery-sent') log.debug(event.event, 'alert delivered');
       else log.warn(event.event, 'alert delivery failed');
+      return;
+    case 'monitor-rule-state':
+      log.info(event, event.action === 'restored' ? 'rule windows restored' : 'rule windows saved');
       return;
     case 'monitor-error': {
       const err = event.error;
@@ -200,12 +210,61 @@ export async function monitorReplayCommand(ctx: CliContext, flags: ReplayFlags &
 export interface WatchdogFlags extends GlobalFlags {
   maxAge?: string;
   once?: boolean;
+  /** Watch this monitor only (its instance name); default: any monitor. */
+  instance?: string;
+  /** Seconds without progress, while events wait, after which a beating monitor counts as stalled. */
+  stallAfter?: string;
+  /** Minutes between reminders while an outage lasts (0: none). */
+  remindEvery?: string;
+  /** Where the watchdog remembers what it reported (default <embedded.dir>/watchdog-<instance|all>.json). */
+  stateFile?: string;
+}
+
+/** A whole number of at least `min` from a flag, or PW001. */
+function wholeFlag(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new PgwardenError(ErrorCodes.USAGE, `${name} must be a whole number of at least ${min}, got "${value}"`);
+  return n;
+}
+
+/** The default state file of a watched scope: one per instance, so two watchdogs do not share memory. */
+function watchdogStatePath(ctx: CliContext, config: PgwardenConfig, instance: string | undefined): string {
+  const name =
+    instance === undefined
+      ? 'all'
+      : `${instance.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60)}-${createHash('sha256').update(instance).digest('hex').slice(0, 8)}`;
+  return resolve(ctx.cwd, config.embedded.dir, `watchdog-${name}.json`);
+}
+
+/** Logs what the watchdog's notifier did (sink messages are masked by the sinks themselves). */
+function logNotice(log: Logger, event: WatchdogNotifyEvent): void {
+  switch (event.kind) {
+    case 'watchdog-notice-sent':
+      log.info(event, `watchdog ${event.action} delivered to ${event.sink}`);
+      return;
+    case 'watchdog-notice-failed':
+      log.error(
+        { ...event, error: undefined, code: event.error.code },
+        event.retryInMs === null
+          ? `watchdog ${event.action} not delivered to ${event.sink}, given up: ${event.error.message}`
+          : `watchdog ${event.action} not delivered to ${event.sink}, retried in ${event.retryInMs} ms: ${event.error.message}`,
+      );
+      return;
+    case 'watchdog-notice-superseded':
+      log.info(event, `unsent watchdog ${event.action} to ${event.sink} replaced by a ${event.by}`);
+      return;
+    case 'watchdog-state-failed':
+      log.warn({ kind: event.kind, code: event.error.code }, `watchdog state not saved: ${event.error.message}`);
+  }
 }
 
 /**
  * `pgwarden monitor watchdog`: the dead-man's switch, run apart from the monitor (another host,
- * a cron job with --once). Alerts through the configured sinks when the heartbeat grows old.
- * With --once: exit 0 while fresh, 1 when stale.
+ * a cron job with --once). Alerts through the configured sinks when the heartbeat grows old or
+ * the monitor beats without handling the events that wait, once per outage (plus reminders), and
+ * again on recovery; each send is retried. With --once: exit 0 while fine, 1 when down.
  */
 export async function monitorWatchdogCommand(ctx: CliContext, flags: WatchdogFlags): Promise<number> {
   const config = await configFor(ctx, flags, { monitor: { watchdogMaxAgeSeconds: flags.maxAge } });
@@ -213,87 +272,98 @@ export async function monitorWatchdogCommand(ctx: CliContext, flags: WatchdogFla
   const secrets = secretResolver(ctx);
   const sinks = config.monitor.sinks.map((s) => createSink(s, { secrets }));
   const maxAgeSeconds = config.monitor.watchdogMaxAgeSeconds;
+  const stallSeconds = wholeFlag('--stall-after', flags.stallAfter, 1) ?? defaultStallSeconds(maxAgeSeconds);
+  const remindEveryMs = (wholeFlag('--remind-every', flags.remindEvery, 0) ?? 30) * 60_000;
+  if (flags.instance !== undefined && (flags.instance.length < 1 || flags.instance.length > 200))
+    throw new PgwardenError(ErrorCodes.USAGE, '--instance must be 1 to 200 characters');
+  const instance = flags.instance;
+  const stateFile = flags.stateFile ? resolve(ctx.cwd, flags.stateFile) : watchdogStatePath(ctx, config, instance);
+  const store = fileStateStore(stateFile);
   const { output } = ctx;
+  const who = watchedName(instance ?? null);
   return withDatabase(ctx, config, async (db) => {
-    if (flags.once) {
-      const age = await withClient(db.connection, async (c) => {
-        const { rows } = await c.query<{ age: number | null }>('select monitor.heartbeat_age() as age');
-        return rows[0]?.age ?? null;
-      });
-      const stale = age === null || age > maxAgeSeconds;
-      const report = { kind: 'monitor-heartbeat', ageSeconds: age, maxAgeSeconds, stale };
-      if (output.json) output.out(JSON.stringify(report));
-      else
-        output.out(
-          stale
-            ? `${paint(output, 'red', 'stale')}: heartbeat ${age === null ? 'never written' : `${Math.round(age)} s old`}`
-            : `ok: heartbeat ${Math.round(age ?? 0)} s old`,
-        );
-      return stale ? 1 : 0;
-    }
-    const watchdog = startWatchdog({
+    const common = {
       connection: db.connection,
+      ...(instance === undefined ? {} : { instance }),
       maxAgeSeconds,
+      stallSeconds,
+      sinks,
+      store,
+      remindEveryMs,
+      onEvent: (event: WatchdogNotifyEvent) => logNotice(log, event),
+    };
+    if (flags.once) {
+      const report = await runWatchdogOnce(common);
+      if (report.error)
+        log.error(
+          {
+            kind: 'monitor-watchdog-down',
+            code: report.error.code,
+            reason: report.reason,
+            instance: report.instance,
+            stall: report.stall,
+          },
+          report.error.message,
+        );
+      if (output.json)
+        output.out(
+          JSON.stringify({
+            kind: 'monitor-heartbeat',
+            instance: report.instance,
+            ageSeconds: report.ageSeconds,
+            maxAgeSeconds,
+            stallSeconds,
+            stale: report.stale,
+            ...(report.reason ? { reason: report.reason } : {}),
+            ...(report.error ? { error: report.error.toJSON() } : {}),
+            ...(report.stall ? { stall: report.stall } : {}),
+            ...(report.stallCheckDenied ? { stallCheckDenied: true } : {}),
+            notices: report.notices,
+          }),
+        );
+      else {
+        output.out(
+          report.stale
+            ? `${paint(output, 'red', report.reason ?? 'down')}: ${report.error?.message ?? ''}`
+            : `ok: ${who} beats (heartbeat ${Math.round(report.ageSeconds ?? 0)} s old)${report.stallCheckDenied ? '; stalls cannot be checked: the login may not read logs.notification_log' : ''}`,
+        );
+        for (const n of report.notices)
+          output.out(
+            n.delivered
+              ? `  ${n.action} sent to ${n.sink}${n.attempts > 1 ? ` (attempt ${n.attempts})` : ''}`
+              : `  ${paint(output, 'red', `${n.action} NOT delivered`)} to ${n.sink} after ${n.attempts} attempt(s): ${n.error ?? ''}`,
+          );
+      }
+      return report.stale ? 1 : 0;
+    }
+    const alerts = await startWatchdogAlerts({
+      ...common,
       intervalMs: Math.max(1000, Math.min(10_000, (maxAgeSeconds * 1000) / 3)),
-      onStale: (info) => {
-        const error = new PgwardenError(ErrorCodes.MONITOR_HEARTBEAT_STALE, 'the pgwarden monitor stopped beating');
-        log.error({ kind: 'monitor-heartbeat-stale', code: error.code, ...info }, error.message);
-        void notifyAll(sinks, 'trigger', info, maxAgeSeconds, log);
-      },
-      onRecovered: (info) => {
-        log.info({ kind: 'monitor-heartbeat-recovered', ...info }, 'the pgwarden monitor beats again');
-        void notifyAll(sinks, 'resolve', info, maxAgeSeconds, log);
-      },
+      onStale: (info) =>
+        log.error(
+          {
+            kind: 'monitor-watchdog-down',
+            code: info.error.code,
+            reason: info.reason,
+            instance: info.instance,
+            ageSeconds: info.ageSeconds,
+            stall: info.stall,
+          },
+          info.error.message,
+        ),
+      onRecovered: (info) =>
+        log.info({ kind: 'monitor-watchdog-recovered', ...info }, `${who} beats and progresses again`),
     });
-    output.out(`watchdog: alerting when the monitor's heartbeat is older than ${maxAgeSeconds} s`);
+    output.out(
+      `watchdog: alerting when ${who}'s heartbeat is older than ${maxAgeSeconds} s, or it handles no events for ${stallSeconds} s while events wait`,
+    );
     try {
       await untilStopped(ctx);
     } finally {
-      await watchdog.close();
+      await alerts.close();
     }
     return 0;
   });
-}
-
-async function notifyAll(
-  sinks: ReturnType<typeof createSink>[],
-  action: 'trigger' | 'resolve',
-  info: object,
-  maxAgeSeconds: number,
-  log: Logger,
-): Promise<void> {
-  const now = new Date().toISOString();
-  const payload = {
-    id: 'watchdog',
-    dedupe_key: 'pgwarden-monitor-heartbeat',
-    rule: 'monitor-heartbeat',
-    title: 'pgwarden monitor heartbeat is stale',
-    severity: 'critical',
-    attack: ['T1562.001'],
-    status: action === 'trigger' ? 'open' : 'resolved',
-    occurrences: 1,
-    event_count: 0,
-    first_seen: now,
-    last_seen: now,
-    group: {},
-    summary:
-      action === 'trigger'
-        ? `the monitor has not written its heartbeat for more than ${maxAgeSeconds} s: it is down or cut off from the database`
-        : 'the monitor writes its heartbeat again',
-    evidence: [],
-    details: info,
-  };
-  for (const sink of sinks) {
-    if (action === 'resolve' && !sink.supportsLifecycle && sink.kind !== 'webhook') continue;
-    await sink
-      .send({ action, payload: payload as never, idempotencyKey: `watchdog:${action}:${now}` })
-      .catch((err: unknown) =>
-        log.error(
-          { kind: 'watchdog-sink-failed', sink: sink.name, code: err instanceof PgwardenError ? err.code : undefined },
-          'watchdog alert not delivered',
-        ),
-      );
-  }
 }
 
 export interface AlertsFlags extends GlobalFlags {

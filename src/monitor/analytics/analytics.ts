@@ -1,5 +1,5 @@
 import type { AlertSeverity } from '../alert-signal.js';
-import { type MonitorEvent, normaliseUser, type UntimedEvent } from '../event.js';
+import { type EventContext, type MonitorEvent, normaliseUser, type UntimedEvent } from '../event.js';
 import type {
   AnalyticsResult,
   AnalyticsStats,
@@ -96,6 +96,18 @@ export class UserAnalytics {
     const result = this.judge.run(state, event);
     if (this.late.length > 0) result.events = [...this.takeLate(), ...result.events];
     return result;
+  }
+
+  /**
+   * What the learned profile says about an event, for the rules (`context.known_address`,
+   * `context.usual_volume`); undefined when the principal's profile is not in memory. Reads only:
+   * call it before `observe`, so the event is judged against what was known before it.
+   */
+  contextOf(event: MonitorEvent): EventContext | undefined {
+    if (event.source === 'monitor' || event.user === undefined || !Number.isFinite(event.time)) return undefined;
+    const key = principalKey(event.user);
+    const state = key === undefined ? undefined : this.cache.peek(key);
+    return state ? this.judge.context(state, event) : undefined;
   }
 
   /** Adds an alert that names `user` to the user's risk (alerts feed the score, they never raise an event). */

@@ -152,9 +152,7 @@ function volume(c: DetectContext): void {
   if (p.volHours < t.volumeMinHours || p.markVolumeHour === f.absHour) return;
   const sum = p.volSum + f.rows;
   if (sum < t.volumeMinRows) return;
-  // A floor on the deviation: a user who always reads exactly 1 000 rows has variance 0, and a
-  // busy hour at one and a half times the usual is no spike; at z = 4 the floor asks for twice.
-  const sd = Math.max(Math.sqrt(p.volVar), 0.25 * p.volMean, 1);
+  const sd = volumeDeviation(p);
   const z = (sum - p.volMean) / sd;
   if (z < t.volumeZ) return;
   p.markVolumeHour = f.absHour;
@@ -167,6 +165,29 @@ function volume(c: DetectContext): void {
     `${count(sum)} rows read or changed this hour against a usual ${count(p.volMean)} ± ${count(sd)} ` +
       `per active hour (z-score ${z.toFixed(1)})`,
   );
+}
+
+/**
+ * The deviation of a profile's rows per active hour, with a floor: a user who always reads
+ * exactly 1 000 rows has variance 0, and a busy hour at one and a half times the usual is no
+ * spike; at z = 4 the floor asks for twice.
+ */
+function volumeDeviation(p: Profile): number {
+  return Math.max(Math.sqrt(p.volVar), 0.25 * p.volMean, 1);
+}
+
+/**
+ * True when the principal's rows this hour, the event's included, stay below the level the
+ * volume-spike detector reports (z < volumeZ), on a baseline of at least volumeMinHours hours.
+ * Runs before `rollVolume`: a new clock hour starts from zero.
+ *
+ * @example
+ * withinUsualVolume(profile, facts, thresholds); // the nightly batch's millionth row: true
+ */
+export function withinUsualVolume(p: Profile, f: EventFacts, t: AnalyticsThresholds): boolean {
+  if (p.volHours < t.volumeMinHours) return false;
+  const sum = (f.absHour > p.volHour ? 0 : p.volSum) + f.rows;
+  return sum < p.volMean + t.volumeZ * volumeDeviation(p);
 }
 
 function errors(c: DetectContext): void {

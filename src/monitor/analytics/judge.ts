@@ -1,13 +1,16 @@
-import type { MonitorEvent, UntimedEvent } from '../event.js';
+import type { EventContext, MonitorEvent, UntimedEvent } from '../event.js';
 import type { AnalyticsResult } from './analytics-types.js';
 import { anomalyEvent } from './anomaly-event.js';
-import { type Anomaly, type DetectContext, detect } from './detect.js';
+import { type Anomaly, type DetectContext, detect, withinUsualVolume } from './detect.js';
 import { blankFacts, blockFor, readFacts } from './event-facts.js';
 import type { HourClock } from './hour-clock.js';
 import { learn, rollVolume } from './learn.js';
 import { type AnalyticsThresholds, DAY } from './options.js';
 import { Profile } from './profile.js';
 import type { UserState } from './profile-cache.js';
+
+/** Sightings that make an address known: one visit (a single stolen session) is not enough. */
+const knownAddressMin = 2;
 
 /** Shared empty lists: an ordinary event's result allocates nothing else. */
 export const noAnomalies: readonly Anomaly[] = Object.freeze([]);
@@ -86,6 +89,21 @@ export class Judge {
       score,
       events: raised ? [raised] : noEvents,
     };
+  }
+
+  /**
+   * What the profile says about the event before it is judged or learned: whether its address is
+   * one the principal works from (seen at least `knownAddressMin` times), and whether its rows
+   * keep the hour within the principal's usual volume (only once the principal left cold start).
+   */
+  context(state: UserState, event: MonitorEvent): EventContext | undefined {
+    const f = readFacts(event, this.clock, this.facts);
+    if (f.addr === undefined && f.rows === 0) return undefined;
+    const p = state.profile;
+    const context: EventContext = {};
+    if (f.addr !== undefined) context.known_address = (p.addrs.get(f.addr)?.n ?? 0) >= knownAddressMin;
+    if (f.rows > 0 && !isLearning(p, f.time, this.t)) context.usual_volume = withinUsualVolume(p, f, this.t);
+    return context;
   }
 
   /**

@@ -37,6 +37,7 @@ export interface Group {
 
 /** What a group of an `after` condition remembers. */
 export interface AfterState {
+  key: string;
   lastTime: number;
   ring: TimeRing;
   distinct: DistinctSet[];

@@ -2,6 +2,8 @@ import { ErrorCodes, PgwardenError } from '../../errors/index.js';
 import type { AlertSignal } from '../alert-signal.js';
 import type { MonitorEvent } from '../event.js';
 import { type AfterState, type CompiledRule, compileRule, type Group, groupKey, readParts } from './compiled-rule.js';
+import { type RestoreTarget, restoreSnapshot } from './engine-restore.js';
+import { RecentIds, type RuleEngineSnapshot, type RuleStateRestoreReport, takeSnapshot } from './engine-snapshot.js';
 import type { LruMap } from './lru-map.js';
 import type { Rule } from './rule-schema.js';
 import { fireSignal, type Preceding, updateSignal } from './signals.js';
@@ -19,6 +21,14 @@ export interface RuleEngineOptions {
   updateIntervalMs?: number;
   /** Groups kept per rule (the least recently seen are dropped beyond). Default 100,000. */
   maxGroupsPerRule?: number;
+  /**
+   * Ids of the last events that changed a rule's state, kept for a snapshot (default 10,000;
+   * 0 keeps none and skips nothing). A restored engine skips a repeat of one of them: a source that
+   * resumes from its saved position may deliver again a batch that was counted before the shutdown.
+   */
+  recentIds?: number;
+  /** How far back those ids go in a snapshot, and how long after a restore repeats are skipped (default 5 min). */
+  recentIdsMs?: number;
 }
 
 /** Counters of {@link RuleEngine.stats}. */
@@ -30,6 +40,8 @@ export interface RuleEngineStats {
   incidents: number;
   eventsProcessed: number;
   eventsMatched: number;
+  /** Events skipped after a restore: their ids were counted before the snapshot. */
+  eventsSkipped: number;
   signalsFired: number;
   signalsUpdated: number;
   groupsEvicted: number;
@@ -47,7 +59,7 @@ export interface RuleEngineStats {
  * events, the max(n, 16) most recently seen distinct values, 17 sum slots); idle groups are
  * dropped on flush; each rule keeps at most `maxGroupsPerRule` groups (the least recently active
  * go first). Rules are indexed by event type and `fields.category`, so an event meets only the
- * rules that can match it.
+ * rules that can match it. `snapshot()` and `restore()` carry the windows across a restart.
  *
  * @example
  * const engine = new RuleEngine({ rules: await loadRules() });
@@ -62,6 +74,12 @@ export class RuleEngine {
   readonly #maxEvidence: number;
   readonly #updateIntervalMs: number;
   readonly #maxGroups: number;
+  readonly #recent: RecentIds;
+  readonly #recentMs: number;
+  // After a restore: ids counted before the snapshot, skipped until #skipUntil, then dropped.
+  #skip: Set<string> | undefined;
+  #skipUntil = 0;
+  #skipped = 0;
   #pendingEvicted: AlertSignal[] = [];
   #seq = 0;
   #processed = 0;
@@ -75,6 +93,8 @@ export class RuleEngine {
     this.#maxEvidence = Math.min(50, Math.max(1, options.maxEvidence ?? 50));
     this.#updateIntervalMs = options.updateIntervalMs ?? 1000;
     this.#maxGroups = Math.max(1, options.maxGroupsPerRule ?? 100_000);
+    this.#recent = new RecentIds(options.recentIds ?? 10_000);
+    this.#recentMs = options.recentIdsMs ?? 300_000;
     const seen = new Set<string>();
     this.#rules = [];
     for (const rule of options.rules) {
@@ -99,6 +119,14 @@ export class RuleEngine {
 
   /** Runs one event through the rules that can match it; returns the 'fire' signals it caused. */
   process(event: MonitorEvent): AlertSignal[] {
+    const skip = this.#skip;
+    if (skip !== undefined) {
+      if (event.time > this.#skipUntil) this.#skip = undefined;
+      else if (skip.has(event.id)) {
+        this.#skipped += 1;
+        return [];
+      }
+    }
     this.#processed += 1;
     const seq = (this.#seq += 1);
     const out: AlertSignal[] = [];
@@ -115,7 +143,10 @@ export class RuleEngine {
     const category = event.fields.category;
     if (typeof category === 'string') visit(this.#byKey.get(`category:${category.toLowerCase()}`));
     visit(this.#unindexed);
-    if (matched) this.#matched += 1;
+    if (matched) {
+      this.#matched += 1;
+      this.#recent.add(event.id, event.time);
+    }
     return out;
   }
 
@@ -166,10 +197,66 @@ export class RuleEngine {
       incidents,
       eventsProcessed: this.#processed,
       eventsMatched: this.#matched,
+      eventsSkipped: this.#skipped,
       signalsFired: this.#fired,
       signalsUpdated: this.#updated,
       groupsEvicted: this.#evicted,
     };
+  }
+
+  /**
+   * The windows and open incidents as JSON (format v1), for {@link RuleEngine.restore} in the next
+   * process. Its JSON text is at most `maxBytes` (default 4 MiB): past that the least recently
+   * active groups are left out (`omitted`). Pending incident events are not included: call
+   * `flush()` after it so they are handed on (the daemon does at shutdown).
+   *
+   * @example
+   * await store.save('monitor-1', engine.snapshot(Date.now()));
+   */
+  snapshot(now: number = this.#clock(), options: { maxBytes?: number } = {}): RuleEngineSnapshot {
+    const maxBytes = Math.max(1024, options.maxBytes ?? 4 * 1024 * 1024);
+    return takeSnapshot(this.#rules, now, this.#recent.since(now - this.#recentMs), maxBytes);
+  }
+
+  /**
+   * Restores a {@link RuleEngine.snapshot} taken by an earlier engine, before the first event:
+   * groups of rules whose definition is unchanged, minus those whose window passed by `now`
+   * (a state older than the longest window is ignored whole); the group cap still holds. For
+   * `recentIdsMs` after `now`, events whose ids the old engine counted are skipped. Never throws:
+   * an unusable state (wrong version, malformed) is ignored, and the report says why.
+   *
+   * @example
+   * const report = engine.restore(await store.load('monitor-1').then((s) => s?.state), Date.now());
+   * report.groups; // groups restored
+   */
+  restore(snapshot: unknown, now: number = this.#clock()): RuleStateRestoreReport {
+    const target: RestoreTarget = {
+      rules: this.#rules,
+      addGroup: (cr, g) => {
+        if (cr.groups.get(g.key)) return false;
+        this.#insert(cr.groups, g.key, g, (old) => this.#evictGroup(cr, old));
+        return true;
+      },
+      addAfter: (cr, state) => {
+        if (cr.afterGroups.get(state.key)) return false;
+        this.#insert(cr.afterGroups, state.key, state);
+        return true;
+      },
+      addSeen: (ids, times) => {
+        const from = Math.max(0, ids.length - this.#recent.cap);
+        if (from === ids.length) return 0;
+        const skip = (this.#skip ??= new Set());
+        for (let i = from; i < ids.length; i += 1) {
+          const id = ids[i] ?? '';
+          skip.add(id);
+          // Kept for the next snapshot too, should the monitor stop again soon.
+          this.#recent.add(id, times[i] ?? now);
+        }
+        this.#skipUntil = now + this.#recentMs;
+        return ids.length - from;
+      },
+    };
+    return restoreSnapshot(snapshot, now, target);
   }
 
   #apply(cr: CompiledRule, e: MonitorEvent, out: AlertSignal[]): boolean {
@@ -301,6 +388,7 @@ export class RuleEngine {
     if (state) this.#touch(cr.afterGroups, key, state, e.time);
     else {
       state = {
+        key,
         lastTime: e.time,
         ring: new TimeRing(after.ringCap),
         distinct: after.distinct.map((d) => new DistinctSet(d.min)),

@@ -1,4 +1,4 @@
-import { type MonitorEvent, normaliseUser } from '../event.js';
+import { type EventContext, eventContextNames, type MonitorEvent, normaliseUser } from '../event.js';
 
 /** A value read from an event; undefined when the event does not carry the field. */
 export type FieldValue = string | number | boolean | undefined;
@@ -50,13 +50,23 @@ export function fieldGetter(path: string): FieldGetter {
     const name = path.slice(7);
     return (e) => (Object.hasOwn(e.fields, name) ? e.fields[name] : undefined);
   }
+  if (path.startsWith('context.')) {
+    const name = path.slice(8) as keyof EventContext;
+    if (!eventContextNames.includes(name)) {
+      throw new RuleFieldError(
+        path,
+        `unknown context "${path}" (expected ${eventContextNames.map((n) => `context.${n}`).join(', ')})`,
+      );
+    }
+    return (e) => e.context?.[name];
+  }
   if (topLevel.has(path)) {
     const key = path as TopLevelField;
     return (e) => e[key];
   }
   throw new RuleFieldError(
     path,
-    `unknown field "${path}" (expected an event field such as user, addr, type or fields.<name>)`,
+    `unknown field "${path}" (expected an event field such as user, addr, type, fields.<name> or context.<name>)`,
   );
 }
 

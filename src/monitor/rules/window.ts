@@ -62,6 +62,11 @@ export class DistinctSet {
     }
   }
 
+  /** The values with the time each was last seen, least recently seen first (for a snapshot). */
+  entries(): [string, number][] {
+    return [...this.#seen];
+  }
+
   /** How many distinct values were seen at or after `cutoff` (older ones are forgotten). */
   countSince(cutoff: number): number {
     for (const [value, time] of this.#seen) {
@@ -96,6 +101,23 @@ export class SlotCounter {
       this.#sums[s] = 0;
     }
     this.#sums[s] = (this.#sums[s] ?? 0) + amount;
+  }
+
+  /** The slots in use as `[slot number, sum]` pairs (for a snapshot). */
+  entries(): [number, number][] {
+    const out: [number, number][] = [];
+    for (let s = 0; s < slots; s += 1) {
+      const idx = this.#index[s] ?? -1;
+      if (idx >= 0) out.push([idx, this.#sums[s] ?? 0]);
+    }
+    return out;
+  }
+
+  /** Sets a slot from a snapshot's `[slot number, sum]` pair (a counter of the same window). */
+  load(idx: number, sum: number): void {
+    const s = idx % slots;
+    this.#index[s] = idx;
+    this.#sums[s] = sum;
   }
 
   /** The sum of the slots that overlap the window ending at `now`. */

@@ -19,6 +19,11 @@ export interface SecurityEventRow {
   db_addr: string | null;
   application_name: string | null;
   db_user: string | null;
+  /**
+   * For monitor.change_window_opened: the window as monitor.change_windows holds it (null when
+   * no open window has the id the details name: a forged or stale event).
+   */
+  change_window?: { principal: string; starts: number; ends: number } | null;
   details: Record<string, unknown> | null;
   database: string;
 }
@@ -32,7 +37,14 @@ export interface SecurityEventRow {
 export const SECURITY_EVENT_COLUMNS = `n.id, n.occurred_at, n.event_type, n.severity, n.actor, n.subject, n.tenant,
   pg_catalog.host(coalesce(n.source_addr, n.client_addr)) as addr,
   case when n.source_addr is not null then pg_catalog.host(n.client_addr) end as db_addr,
-  n.application_name, n.db_user, n.details, pg_catalog.current_database() as database`;
+  n.application_name, n.db_user, n.details, pg_catalog.current_database() as database,
+  case when n.event_type = 'monitor.change_window_opened' and n.details ->> 'window_id' ~ '^[0-9]{1,18}$' then
+    (select pg_catalog.jsonb_build_object('principal', w.principal,
+       'starts', pg_catalog.floor(pg_catalog.date_part('epoch', w.starts_at) * 1000),
+       'ends', pg_catalog.floor(pg_catalog.date_part('epoch', w.ends_at) * 1000))
+       from monitor.change_windows w
+      where w.id = (n.details ->> 'window_id')::bigint and w.closed_at is null)
+  end as change_window`;
 
 /**
  * Detail keys never copied into an event, at any depth: passwords, tokens, secrets, keys,
@@ -147,6 +159,7 @@ export function securityEventFromRow(row: SecurityEventRow): UntimedEvent {
   const fields = detailFields(row.details);
   if (row.subject !== null) fields.subject = row.subject;
   if (row.db_addr !== null) fields.db_addr = row.db_addr;
+  verifiedWindow(row, fields);
   const user = principalOf(row, fields);
   const addr = row.addr ?? undefined;
   const event: UntimedEvent = {
@@ -169,6 +182,24 @@ export function securityEventFromRow(row: SecurityEventRow): UntimedEvent {
   if (row.tenant !== null) event.tenant = row.tenant;
   event.message = summaryOf(event);
   return event;
+}
+
+/** The fields a change window is trusted by: only the table says them, never the details. */
+const windowFields = ['window_verified', 'window_principal', 'window_starts', 'window_ends'] as const;
+
+/**
+ * A change window's opening event can be written by anyone who may call logs.log_event(), so the
+ * monitor trusts the window only as monitor.change_windows holds it (written by
+ * monitor.open_change_window(), which refuses self-approval and backdating).
+ */
+function verifiedWindow(row: SecurityEventRow, fields: Record<string, string | number | boolean>): void {
+  for (const key of windowFields) delete fields[key];
+  const w = row.change_window;
+  if (row.event_type !== 'monitor.change_window_opened' || !w) return;
+  fields.window_verified = true;
+  fields.window_principal = w.principal;
+  fields.window_starts = Number(w.starts);
+  fields.window_ends = Number(w.ends);
 }
 
 /** One short line: type, why, who, from where. */

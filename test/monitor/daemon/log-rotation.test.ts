@@ -25,7 +25,9 @@ beforeAll(async () => {
     const db = { ...env.conn, database };
     await withClient(db, (c) => install(c, { tier: 'standard', rolePrefix: 'pgw_' }));
     const monitor = await startTestMonitor(db, { serverLog: 'file', logFormat: format });
-    expect(monitor.server.serverLog).toEqual({ mode: 'file', directory: env.logDir, format });
+    // The cluster logs with the recommended prefix: stderr lines without it are never records.
+    const prefix = format === 'stderr' ? { expectPrefix: true } : {};
+    expect(monitor.server.serverLog).toEqual({ mode: 'file', directory: env.logDir, format, ...prefix });
     monitors.set(format, { db, monitor });
   }
 }, 120_000);

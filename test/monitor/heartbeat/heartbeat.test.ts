@@ -158,6 +158,60 @@ describe('heartbeat and watchdog [M-13]', () => {
     }
   });
 
+  it('carries the progress: events, and each source with its position and when that last moved', async () => {
+    const instance = 'monitor-progress';
+    let now = 1_000;
+    let progress = {
+      events: 0,
+      states: { 'security-events': 'connected', stats: 'disconnected' },
+      positions: { 'security-events': 5 },
+    };
+    const heartbeat = startHeartbeat({
+      connection: db,
+      instance,
+      intervalMs: 60_000,
+      clock: () => now,
+      details: () => ({ version: 'test' }),
+      progress: () => progress,
+    });
+    const stored = async () =>
+      (await admin.query('select details from monitor.heartbeats where instance = $1', [instance])).rows[0]?.details;
+    try {
+      await waitFor('a first beat', () => heartbeat.beats >= 1);
+      expect(await stored()).toEqual({
+        version: 'test',
+        progress: {
+          at: 1_000,
+          events: 0,
+          eventsAt: 1_000,
+          sources: {
+            'security-events': { state: 'connected', up: true, position: 5, positionAt: 1_000 },
+            stats: { state: 'disconnected', up: false },
+          },
+        },
+      });
+      // Same position later: its time stays, so a reader sees how long it has not moved.
+      now = 4_000;
+      await heartbeat.beatNow();
+      expect((await stored()).progress).toMatchObject({
+        at: 4_000,
+        eventsAt: 1_000,
+        sources: { 'security-events': { positionAt: 1_000 } },
+      });
+      now = 6_000;
+      progress = { ...progress, events: 3, positions: { 'security-events': 9 } };
+      await heartbeat.beatNow();
+      expect((await stored()).progress).toMatchObject({
+        at: 6_000,
+        events: 3,
+        eventsAt: 6_000,
+        sources: { 'security-events': { position: 9, positionAt: 6_000 } },
+      });
+    } finally {
+      await heartbeat.close();
+    }
+  });
+
   it('reports a monitor that never beat, once', async () => {
     const w = watch({ instance: 'nobody-here', maxAgeSeconds: 5, intervalMs: 100 });
     try {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MonitorEvent } from '../../../src/monitor/event.js';
+import { classifyLogRecord } from '../../../src/monitor/sources/server-log/index.js';
 import { eventFactory, feed, firedRules, fires, min, packEngine, sec, t0 } from './engine-helpers.js';
 
 type Spec = Partial<MonitorEvent> & { type: string };
@@ -116,6 +117,36 @@ describe('superuser, behaviour and mass-read rules', () => {
     expect(fires(signals)[0]?.dedupeKey).toBe('pg-superuser-remote-login|user=postgres|addr=203.0.113.5');
     const v6 = ev({ time: t0, type: 'pg.login', user: 'postgres', addr: '2001:db8::5', fields: { superuser: 'on' } });
     expect(firedRules(feed(await packEngine(), [v6]))).toEqual(['pg-superuser-remote-login']);
+  });
+
+  /** A `connection authorized` line from `host`, classified as the server-log source does. */
+  const loginLine = (host: string, superuser?: boolean): MonitorEvent => {
+    const record = {
+      offset: 0,
+      errorSeverity: 'LOG',
+      pid: 4242,
+      sessionId: '6b04c5d8.1092',
+      user: 'postgres',
+      database: 'postgres',
+      remoteHost: host,
+      message: 'connection authorized: user=postgres database=postgres application_name=psql',
+    };
+    const e = classifyLogRecord(record, 'log:x:0');
+    // The daemon's RoleAttributes marks the logins of superuser roles (role-attributes.test.ts).
+    return { ...e, time: t0, fields: superuser === undefined ? e.fields : { ...e.fields, superuser } };
+  };
+
+  it('raises an alert for a superuser session of seconds seen only by its marked server-log login', async () => {
+    // A scripted session is gone before a statistics sample sees it: the login line is all there is.
+    const signals = feed(await packEngine(), [loginLine('203.0.113.5', true)]);
+    expect(firedRules(signals)).toEqual(['pg-superuser-remote-login']);
+    expect(fires(signals)[0]?.summary).toBe('superuser postgres connected from 203.0.113.5');
+  });
+
+  it('raises nothing for the login line of a role not marked superuser, nor for a marked one over the loopback', async () => {
+    expect(fires(feed(await packEngine(), [loginLine('203.0.113.5')]))).toEqual([]);
+    expect(fires(feed(await packEngine(), [loginLine('127.0.0.1', true)]))).toEqual([]);
+    expect(fires(feed(await packEngine(), [loginLine('[local]', true)]))).toEqual([]);
   });
 
   for (const [name, spec] of [

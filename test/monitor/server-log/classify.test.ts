@@ -54,6 +54,19 @@ describe('classifyLogRecord', () => {
     expect(e.fields.reason).toBe('unknown_role');
   });
 
+  it('masks a password verifier an injection made the server quote in an error, keeping its scheme [M-12]', () => {
+    const scram = 'SCRAM-SHA-256$4096:c2FsdHNhbHQ=$c3RvcmVka2V5:c2VydmVya2V5';
+    const md5 = `md5${'0123456789abcdef'.repeat(2)}`;
+    for (const [hash, masked] of [
+      [scram, 'SCRAM-SHA-256$[redacted]'],
+      [md5, 'md5[redacted]'],
+    ] as const) {
+      const e = err('22P02', `invalid input syntax for type integer: "${hash}"`);
+      expect(e.message).toBe(`invalid input syntax for type integer: "${masked}"`);
+      expect(JSON.stringify(e)).not.toContain(hash.slice(-12));
+    }
+  });
+
   it('turns a pg_hba rejection into pg.auth_rejected', () => {
     const e = classify({
       ...session,
@@ -159,11 +172,11 @@ describe('classifyLogRecord', () => {
     ['privilege_change', () => stmt('ALTER ROLE app BYPASSRLS')],
     ['privilege_change', () => stmt('create role x superuser login')],
     ['privilege_change', () => stmt('grant pgw_admin to mallory')],
-    ['privilege_change', () => stmt('alter default privileges grant all on tables to public')],
-    ['privilege_change', () => stmt('create function f() returns int language sql security definer as $$select 1$$')],
-    ['privilege_change', () => stmt('alter table t disable row level security')],
-    ['privilege_change', () => stmt('ALTER TABLE t NO FORCE\n  ROW LEVEL SECURITY')],
-    ['privilege_change', () => stmt('drop policy p on t')],
+    ['security_ddl', () => stmt('alter default privileges grant all on tables to public')],
+    ['security_ddl', () => stmt('create function f() returns int language sql security definer as $$select 1$$')],
+    ['security_ddl', () => stmt('alter table t disable row level security')],
+    ['security_ddl', () => stmt('ALTER TABLE t NO FORCE\n  ROW LEVEL SECURITY')],
+    ['security_ddl', () => stmt('drop policy p on t')],
     ['logging_change', () => stmt(`alter system set log_connections = off`)],
     ['logging_change', () => stmt(`set pgaudit.log = 'none'`)],
     ['audit_tampering', () => stmt('alter table audit.row_changes disable trigger all')],
@@ -173,19 +186,24 @@ describe('classifyLogRecord', () => {
   });
 
   it.each([
-    ['DISABLE/*x*/ROW LEVEL SECURITY', 'alter table t2 disable/*x*/row level security'],
-    ['DROP/*x*/POLICY', 'drop/*x*/policy p on t2'],
-    ['SECURITY/*x*/DEFINER', "create function sd() returns int language sql security/*x*/definer as 'select 1'"],
-    ['a nested comment', 'drop/* a /* b */ c */policy p on t2'],
-    ['a line comment', 'alter table t2 disable -- x\nrow level security'],
-    ['a comment inside a DO body', 'do $$ begin alter table t2 no/**/force row level security; end $$'],
+    ['DISABLE/*x*/ROW LEVEL SECURITY', 'alter table t2 disable/*x*/row level security', 'security_ddl'],
+    ['DROP/*x*/POLICY', 'drop/*x*/policy p on t2', 'security_ddl'],
+    [
+      'SECURITY/*x*/DEFINER',
+      "create function sd() returns int language sql security/*x*/definer as 'select 1'",
+      'security_ddl',
+    ],
+    ['a nested comment', 'drop/* a /* b */ c */policy p on t2', 'security_ddl'],
+    ['a line comment', 'alter table t2 disable -- x\nrow level security', 'security_ddl'],
+    ['a comment inside a DO body', 'do $$ begin alter table t2 no/**/force row level security; end $$', 'security_ddl'],
     [
       'EXECUTE of a visible ALTER ROLE … SUPERUSER in a DO block',
       "DO $$ begin execute 'alter role victim superuser'; end $$",
+      'privilege_change',
     ],
-  ])('tags %s as privilege_change, comments read as a space [M-07]', (_what, statement) => {
+  ])('tags %s as %s, comments read as a space [M-07]', (_what, statement, category) => {
     const e = stmt(statement, 'postgres');
-    expect(e.fields.category).toBe('privilege_change');
+    expect(e.fields.category).toBe(category);
     expect(e.statement).toBe(statement);
   });
 

@@ -19,6 +19,7 @@ export type LogCategory =
   | 'copy_program'
   | 'syntax_probe'
   | 'privilege_change'
+  | 'security_ddl'
   | 'audit_tampering'
   | 'logging_change';
 
@@ -135,6 +136,7 @@ const POWERFUL_ROLES = [
  * membership) and a de-escalation (NOBYPASSRLS, REVOKE) are not one, whether the statement comes
  * from log_statement or from a pgaudit ROLE line.
  */
+/** A role given superuser-like attributes, a powerful role, or admin rights over a role. */
 function isPrivilegeChange(input: CategoryInput): boolean {
   const s = input.statement;
   if (s === '') return false;
@@ -144,7 +146,17 @@ function isPrivilegeChange(input: CategoryInput): boolean {
     if (hasPhrase(s, ['with', 'admin', 'option']) || hasPhrase(s, ['with', 'admin', 'true'])) return true;
   }
   const roleDdl = (hasWord(s, 'role') || hasWord(s, 'user')) && (hasWord(s, 'alter') || hasWord(s, 'create'));
-  if (roleDdl && ['superuser', 'bypassrls', 'createrole', 'replication'].some((a) => hasWord(s, a))) return true;
+  return roleDdl && ['superuser', 'bypassrls', 'createrole', 'replication'].some((a) => hasWord(s, a));
+}
+
+/**
+ * DDL that weakens access control without touching a role: default privileges, SECURITY DEFINER,
+ * row-level security switched off, a policy dropped or changed. Each has its own rule; kept apart
+ * from privilege_change so one DROP POLICY is one alert, not also a role escalation.
+ */
+function isSecurityDdl(input: CategoryInput): boolean {
+  const s = input.statement;
+  if (s === '') return false;
   return (
     hasPhrase(s, ['alter', 'default', 'privileges']) ||
     hasPhrase(s, ['security', 'definer']) ||
@@ -183,6 +195,7 @@ export function logCategory(input: CategoryInput): LogCategory | undefined {
   if (isAuditTampering(input)) return 'audit_tampering';
   if (isLoggingChange(input)) return 'logging_change';
   if (isPrivilegeChange(input)) return 'privilege_change';
+  if (isSecurityDdl(input)) return 'security_ddl';
   if (sqlstate !== undefined && PROBE_STATES.has(sqlstate)) return 'syntax_probe';
   return undefined;
 }

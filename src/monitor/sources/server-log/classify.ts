@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { addressBlock, type EventSeverity, type UntimedEvent } from '../../event.js';
 import { logCategory } from './categories.js';
 import type { LogInjectionReason, LogRecord } from './log-record.js';
-import { maskSecrets, scrubSecrets } from './mask-secrets.js';
+import { maskSecrets, maskVerifiers, scrubSecrets } from './mask-secrets.js';
 import { parsePgauditMessage } from './pgaudit.js';
 import { withoutSqlComments } from './sql-lexer.js';
 
@@ -186,7 +186,7 @@ export function classifyLogRecord(record: LogRecord, id: string): UntimedEvent {
   if (record.backendType !== undefined) fields.backendType = record.backendType;
   if (record.sqlstate !== undefined) fields.sqlstateClass = record.sqlstate.slice(0, 2);
   const shape = shapeOf(record, fields);
-  let message = record.message;
+  let message = maskVerifiers(record.message);
   let statement: string | undefined;
   if (shape.statement !== undefined) {
     const masked = maskSecrets(shape.statement);

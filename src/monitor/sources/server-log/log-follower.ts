@@ -39,6 +39,8 @@ export interface LogFileAccess {
 export interface LogFollowerOptions {
   access: LogFileAccess;
   format: LogFormat;
+  /** stderr only: see LogParserOptions.expectPrefix. */
+  expectPrefix?: boolean | undefined;
   positions: PositionStore;
   sourceName: string;
   onEvents: (events: UntimedEvent[]) => Promise<void>;
@@ -146,7 +148,12 @@ export class LogFollower {
     const now = this.#o.clock();
     this.#states.clear();
     for (const f of files) {
-      const { parser, records } = restoreParser(this.#o.format, f, this.#malformed(f.path, f.key));
+      const { parser, records } = restoreParser(
+        this.#o.format,
+        f,
+        this.#malformed(f.path, f.key),
+        this.#o.expectPrefix,
+      );
       this.#states.set(f.key, {
         key: f.key,
         path: f.path,
@@ -224,7 +231,11 @@ export class LogFollower {
         offset,
         head: EMPTY,
         tail: EMPTY,
-        parser: createLogParser(this.#o.format, { startOffset: offset, onMalformed: this.#malformed(f.path, f.key) }),
+        parser: createLogParser(this.#o.format, {
+          ...this.#prefix(),
+          startOffset: offset,
+          onMalformed: this.#malformed(f.path, f.key),
+        }),
         backlog: [],
         mtimeMs: f.mtimeMs,
         size: f.size,
@@ -286,6 +297,7 @@ export class LogFollower {
   #dropCarry(state: FileState): void {
     this.#malformed(state.path, state.key)(state.parser.carryOffset, `a record longer than ${MAX_CARRY_BYTES} bytes`);
     state.parser = createLogParser(this.#o.format, {
+      ...this.#prefix(),
       startOffset: state.offset,
       onMalformed: this.#malformed(state.path, state.key),
     });
@@ -298,7 +310,10 @@ export class LogFollower {
     state.offset = 0;
     state.head = EMPTY;
     state.tail = EMPTY;
-    state.parser = createLogParser(this.#o.format, { onMalformed: this.#malformed(state.path, state.key) });
+    state.parser = createLogParser(this.#o.format, {
+      ...this.#prefix(),
+      onMalformed: this.#malformed(state.path, state.key),
+    });
     this.#dirty = true;
     return handled;
   }
@@ -351,6 +366,11 @@ export class LogFollower {
     this.#dirty = false;
     // Until a first save, a failed pass starts over as if never run ('end' still skips history).
     this.#fresh = false;
+  }
+
+  /** The parser option for stderr written with the recommended prefix (none otherwise). */
+  #prefix(): { expectPrefix?: boolean } {
+    return this.#o.expectPrefix === undefined ? {} : { expectPrefix: this.#o.expectPrefix };
   }
 
   #malformed(path: string, key: string): (offset: number, reason: string) => void {

@@ -35,6 +35,8 @@ export interface LogSourceOptions {
   onState?: SourceStateListener;
   /** Clock for idle times; default Date.now. */
   clock?: (() => number) | undefined;
+  /** stderr only: every line carries recommendedLogLinePrefix (see LogParserOptions.expectPrefix). */
+  expectPrefix?: boolean | undefined;
 }
 
 /** Wraps anything a pass threw into a PgwardenError. */
@@ -78,6 +80,7 @@ export class LogSourceRunner {
     this.follower = new LogFollower({
       access,
       format: options.format,
+      expectPrefix: options.expectPrefix,
       positions: options.positions,
       sourceName: options.sourceName ?? `server-log:${options.format}`,
       onEvents: async (events) => {

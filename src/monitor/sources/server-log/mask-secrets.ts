@@ -157,6 +157,22 @@ export function maskSecrets(sql: string): MaskedText {
   return { text: parts.join(''), secrets };
 }
 
+const scramVerifier = /SCRAM-SHA-256\$[^\s"']+/g;
+const md5Verifier = /\bmd5[0-9a-f]{32}\b/g;
+
+/**
+ * Masks stored password verifiers (SCRAM-SHA-256 and md5) quoted in a message: an injection that
+ * casts `rolpassword` to a number makes the server print the hash in a 22P02 error. The scheme
+ * stays visible, so a rule can still see what leaked.
+ *
+ * @example
+ * maskVerifiers('invalid input syntax for type integer: "md5' + 'a'.repeat(32) + '"'); // '… "md5[redacted]"'
+ */
+export function maskVerifiers(text: string): string {
+  if (!text.includes('SCRAM-SHA-256$') && !text.includes('md5')) return text;
+  return text.replace(scramVerifier, 'SCRAM-SHA-256$[redacted]').replace(md5Verifier, 'md5[redacted]');
+}
+
 /**
  * Replaces each of `secrets` in `text` with `[redacted]` (an error message quoting the value of
  * a masked literal, `invalid input syntax … "hunter2"`).

@@ -100,9 +100,14 @@ export function restoreParser(
   format: LogFormat,
   saved: SavedFile,
   onMalformed: (offset: number, reason: string) => void,
+  expectPrefix?: boolean,
 ): { parser: LogParser; records: LogRecord[] } {
   const hasCarry = saved.carry !== undefined && saved.carryOffset !== undefined;
-  const parser = createLogParser(format, { startOffset: hasCarry ? saved.carryOffset : saved.offset, onMalformed });
+  const parser = createLogParser(format, {
+    startOffset: hasCarry ? saved.carryOffset : saved.offset,
+    onMalformed,
+    ...(expectPrefix === undefined ? {} : { expectPrefix }),
+  });
   // The carry held no complete record when it was saved, so this normally returns none.
   const records = hasCarry ? parser.push(Buffer.from(saved.carry ?? '', 'base64')) : [];
   return { parser, records };
