@@ -77,17 +77,25 @@ describe('privilege escalation rules [M-07]', () => {
       { type: 'rbac.role_granted', fields: { role: 'editor', subject: 'mallory' } },
       'pg-app-role-self-grant',
     ],
-    [
-      'an application admin role granted by someone else',
-      { type: 'rbac.role_granted', fields: { role: 'tenant_admin', subject: 'bob' } },
-      'pg-app-admin-role-granted',
-    ],
   ];
   for (const [name, spec, rule] of single) {
     it(`raises exactly one ${rule} alert for ${name} [M-07]`, async () => {
       expect(await firedBy(spec)).toEqual([rule]);
     });
   }
+
+  it('raises pg-app-admin-role-granted for an admin role granted by someone else once switched on, and nothing by default', async () => {
+    const ev = eventFactory();
+    const grant = ev({
+      time: t0,
+      user: 'mallory',
+      type: 'rbac.role_granted',
+      fields: { role: 'tenant_admin', subject: 'bob' },
+    });
+    expect(firedRules(feed(await packEngine(), [grant]))).toEqual([]);
+    const on = await packEngine({ overrides: { 'pg-app-admin-role-granted': { enabled: true } } });
+    expect(firedRules(feed(on, [grant]))).toEqual(['pg-app-admin-role-granted']);
+  });
 
   const benign: [string, Spec][] = [
     ['ALTER ROLE … NOSUPERUSER NOBYPASSRLS', statement('ALTER ROLE mallory NOSUPERUSER NOBYPASSRLS NOCREATEROLE')],
