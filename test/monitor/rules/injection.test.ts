@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../../../src/db/client.js';
-import { type MonitorEvent, memoryPositionStore, type UntimedEvent } from '../../../src/monitor/event.js';
+import { type MonitorEvent, type UntimedEvent } from '../../../src/monitor/event.js';
 import { decodeForMatch } from '../../../src/monitor/rules/decode.js';
-import { type LogFormat, ServerLogTailer } from '../../../src/monitor/sources/server-log/index.js';
-import { type LoggingCluster, startLoggingCluster, until } from '../server-log/logging-cluster.js';
+import { type LogFormat } from '../../../src/monitor/sources/server-log/index.js';
+import { type LoggingCluster, startLoggingCluster, tailUntil } from '../server-log/logging-cluster.js';
 import { eventFactory, feed, firedRules, fires, min, packEngine, sec, t0 } from './engine-helpers.js';
 
 /** A request parameter as the server log reports it, and the statement it ended up in. */
@@ -466,22 +466,7 @@ describe('SQL-injection probes as a real server logs them [M-08]', () => {
         await c.query(s).catch(() => undefined);
     });
     for (const format of formats) {
-      const events: UntimedEvent[] = [];
-      const tailer = new ServerLogTailer({
-        directory: env.logDir,
-        format,
-        positions: memoryPositionStore(),
-        startAt: 'beginning',
-        onEvents: async (batch) => {
-          events.push(...batch);
-        },
-      });
-      try {
-        const done = () => events.some((e) => e.statement?.includes(endMarker));
-        expect(await until(async () => (await tailer.poll(), done()))).toBe(true);
-      } finally {
-        await tailer.close();
-      }
+      const events = await tailUntil(env.logDir, format, (read) => read.some((e) => e.statement?.includes(endMarker)));
       byFormat.set(format, events);
     }
   }, 120_000);

@@ -2,7 +2,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionConfig, quoteLiteral, withClient } from '../../../src/db/client.js';
-import { recommendedLogLinePrefix } from '../../../src/monitor/sources/server-log/index.js';
+import { memoryPositionStore, type UntimedEvent } from '../../../src/monitor/event.js';
+import {
+  type LogFormat,
+  recommendedLogLinePrefix,
+  ServerLogTailer,
+} from '../../../src/monitor/sources/server-log/index.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../../helpers/throwaway-cluster.js';
 
 /** A throwaway cluster writing stderr, csvlog and jsonlog through the logging collector. */
@@ -58,4 +63,32 @@ export async function until(check: () => Promise<boolean>, timeoutMs = 15_000): 
     await sleep(50);
   }
   return false;
+}
+
+/**
+ * The events a fresh tailer reads from the start of `logDir`'s `format` files, polled until
+ * `done(events)` holds (a test fails when it never does).
+ */
+export async function tailUntil(
+  logDir: string,
+  format: LogFormat,
+  done: (events: readonly UntimedEvent[]) => boolean,
+): Promise<UntimedEvent[]> {
+  const events: UntimedEvent[] = [];
+  const tailer = new ServerLogTailer({
+    directory: logDir,
+    format,
+    positions: memoryPositionStore(),
+    startAt: 'beginning',
+    onEvents: async (batch) => {
+      events.push(...batch);
+    },
+  });
+  try {
+    if (!(await until(async () => (await tailer.poll(), done(events)))))
+      throw new Error(`the ${format} log never showed what the test waits for`);
+  } finally {
+    await tailer.close();
+  }
+  return events;
 }

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../../../src/db/client.js';
 import { isPgwardenError } from '../../../src/errors/index.js';
 import { memoryPositionStore, type UntimedEvent } from '../../../src/monitor/event.js';
-import { type LogFormat, RemoteLogReader, ServerLogTailer } from '../../../src/monitor/sources/server-log/index.js';
-import { type LoggingCluster, prependHba, startLoggingCluster, until } from './logging-cluster.js';
+import { type LogFormat, RemoteLogReader } from '../../../src/monitor/sources/server-log/index.js';
+import { type LoggingCluster, prependHba, startLoggingCluster, tailUntil, until } from './logging-cluster.js';
 
 // One cluster of this file's own, logging in all three formats with the recommended settings;
 // real logins and statements through `pg` make the records.
@@ -75,24 +75,8 @@ async function driveTraffic(): Promise<void> {
 }
 
 /** Events of a fresh tailer on `format`, read until the end marker showed up. */
-async function tail(format: LogFormat): Promise<UntimedEvent[]> {
-  const events: UntimedEvent[] = [];
-  const tailer = new ServerLogTailer({
-    directory: env.logDir,
-    format,
-    positions: memoryPositionStore(),
-    startAt: 'beginning',
-    onEvents: async (batch) => {
-      events.push(...batch);
-    },
-  });
-  try {
-    const done = () => events.some((e) => e.message?.includes(END_MARKER));
-    expect(await until(async () => (await tailer.poll(), done()))).toBe(true);
-  } finally {
-    await tailer.close();
-  }
-  return events;
+function tail(format: LogFormat): Promise<UntimedEvent[]> {
+  return tailUntil(env.logDir, format, (events) => events.some((e) => e.message?.includes(END_MARKER)));
 }
 
 /** What the formats must agree on, for the events of the traffic (client sessions). */
