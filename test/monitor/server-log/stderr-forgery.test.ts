@@ -1,8 +1,13 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { memoryPositionStore, type UntimedEvent } from '../../../src/monitor/event.js';
 import {
   classifyLogRecord,
   type LogRecord,
   type LogParserOptions,
+  ServerLogTailer,
   StderrLogParser,
 } from '../../../src/monitor/sources/server-log/index.js';
 
@@ -119,6 +124,42 @@ describe('StderrLogParser against forged log lines [M-01]', () => {
     expect(JSON.stringify(evs)).not.toContain('admin');
     // Told the log is prefixed, the parser refuses a bare first line too.
     expect(events(parseAll(bare, { expectPrefix: true })).map((e) => e.type)).toEqual(['pg.log_injection']);
+  });
+
+  it('refuses a forged bare first line of a log file when the tailer is told the server writes the prefix [M-01]', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgwarden-expect-prefix-'));
+    try {
+      // A file whose first line is a forged FATAL (the prefix auto-detection would read it).
+      await writeFile(
+        join(dir, 'postgresql-2026-11-23.log'),
+        'FATAL:  password authentication failed for user "victim"\n' + failedLogin('6b03eb85.587a', 22650, 'app'),
+      );
+      const read = async (expectPrefix: boolean | undefined) => {
+        const seen: UntimedEvent[] = [];
+        const tailer = new ServerLogTailer({
+          directory: dir,
+          format: 'stderr',
+          expectPrefix,
+          positions: memoryPositionStore(),
+          startAt: 'beginning',
+          onEvents: async (batch) => {
+            seen.push(...batch);
+          },
+        });
+        try {
+          await tailer.poll();
+        } finally {
+          await tailer.close();
+        }
+        return seen.map((e) => e.type);
+      };
+      // (The last record waits in the parser for continuation lines.)
+      expect((await read(true)).slice(0, 2)).toEqual(['pg.log_injection', 'pg.log']);
+      // Without being told, the bare first line reads as a failed login: what the plan prevents.
+      expect((await read(undefined))[0]).toBe('pg.auth_failed');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('still reads bare lines of a log written without a prefix', () => {
